@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Small text files the log keeps next to its segments. Each starts with a
+// version line ("0"), as Kafka's checkpoint files do.
+const (
+	startOffsetFile   = "log-start-offset-checkpoint"
+	cleanShutdownFile = ".kafka_cleanshutdown"
+	checkpointVersion = "0"
+)
+
+// writeFileAtomic replaces dir/name durably (see WriteFileAtomic).
+func writeFileAtomic(fs FS, dir, name string, data []byte) error {
+	return WriteFileAtomic(fs, filepath.Join(dir, name), data)
+}
+
+// readFile returns the contents of dir/name; ok is false if it is absent.
+func readFile(fs FS, dir, name string) (data []byte, ok bool, err error) {
+	f, err := fs.OpenFile(filepath.Join(dir, name), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	data = make([]byte, fi.Size())
+	if n, err := f.ReadAt(data, 0); n < len(data) {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+// checkpointLines checks the version line and returns the other lines.
+func checkpointLines(name string, data []byte) ([]string, error) {
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) == 0 || lines[0] != checkpointVersion {
+		return nil, fmt.Errorf("%w: %s: unknown version line %q", ErrCorrupt, name, lines[0])
+	}
+	return lines[1:], nil
+}
+
+// The log start offset checkpoint (log-start-offset-checkpoint):
+//
+//	0           version
+//	<offset>    log start offset, decimal
+func encodeStartOffset(off int64) []byte {
+	return []byte(checkpointVersion + "\n" + strconv.FormatInt(off, 10) + "\n")
+}
+
+func decodeStartOffset(data []byte) (int64, error) {
+	lines, err := checkpointLines(startOffsetFile, data)
+	if err != nil {
+		return 0, err
+	}
+	if len(lines) != 1 {
+		return 0, fmt.Errorf("%w: %s: %d lines", ErrCorrupt, startOffsetFile, len(lines))
+	}
+	off, err := strconv.ParseInt(lines[0], 10, 64)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("%w: %s: bad offset %q", ErrCorrupt, startOffsetFile, lines[0])
+	}
+	return off, nil
+}

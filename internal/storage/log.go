@@ -1,0 +1,523 @@
+// Package storage keeps one partition's log on disk: segments of raw
+// RecordBatch v2 bytes named by base offset, each with a sparse offset index
+// and a time index, plus the leader-epoch and log-start-offset checkpoints.
+//
+// Invariants:
+//   - Batches are stored as they came (base offset assigned in place) and
+//     each is written with one Write; offsets increase contiguously.
+//   - Readers never take the writer's lock: the segment list is copy-on-write,
+//     LEO and segment sizes are published atomically after the bytes they
+//     cover are written, and a segment removed from the log stays open until
+//     in-flight reads release it and FileDeleteDelayMs has passed, so a
+//     Slice handed out shortly before stays readable.
+//   - After a failed write or fsync the log is failed for good (ErrStorage);
+//     Open on the next start recovers from the files.
+//   - Recovery truncates the first torn, corrupt or discontiguous batch of
+//     the active segment and everything after it, and rebuilds indexes that
+//     are missing or inconsistent.
+//
+// Lock order: Log.mu, then sparseIndex.mu or epochCache.mu (leaves).
+// Functions ending in Locked need Log.mu held.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gregor-dev/gregor/internal/record"
+)
+
+var (
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	ErrStorage          = errors.New("storage: log unavailable after an I/O error") // sticky; KAFKA_STORAGE_ERROR
+	ErrClosed           = errors.New("storage: log closed")
+	ErrCorrupt          = errors.New("storage: corrupt log data")
+	ErrBadBatch         = errors.New("storage: batch does not fit the log") // caller error: sizes or offsets
+)
+
+// Options configure a Log. Zero values take the defaults noted.
+type Options struct {
+	SegmentBytes       int64            // segment.bytes; default 1 GiB, at most MaxInt32
+	SegmentMs          int64            // segment.ms: roll when the active segment's first batch is older; 0 = never
+	IndexIntervalBytes int32            // index.interval.bytes; default 4096
+	SegmentIndexBytes  int32            // segment.index.bytes: roll when an index is full; default 10 MiB
+	FlushMessages      int64            // flush.messages: fsync after this many messages; default never
+	FlushMs            int64            // flush.ms: fsync when this long since the last flush; default never
+	FileDeleteDelayMs  int64            // file.delete.delay.ms: keep removed segments open this long; default 60000
+	Now                func() time.Time // default time.Now
+	Logger             *slog.Logger     // default slog.Default()
+}
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 1 << 30
+	}
+	o.SegmentBytes = min(o.SegmentBytes, math.MaxInt32)
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = 4096
+	}
+	if o.SegmentIndexBytes <= 0 {
+		o.SegmentIndexBytes = 10 << 20
+	}
+	o.SegmentIndexBytes = max(o.SegmentIndexBytes, 3*timeEntrySize)
+	if o.FlushMessages <= 0 {
+		o.FlushMessages = math.MaxInt64
+	}
+	if o.FlushMs <= 0 {
+		o.FlushMs = math.MaxInt64
+	}
+	if o.FileDeleteDelayMs <= 0 {
+		o.FileDeleteDelayMs = 60000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Log is one partition's log. It is safe for concurrent use: writes are
+// serialized by mu; reads run alongside them without it.
+type Log struct {
+	fs  FS
+	dir string
+
+	segs   atomic.Pointer[[]*segment] // ascending base offsets; replaced, never edited
+	leo    atomic.Int64
+	start  atomic.Int64
+	failed atomic.Pointer[error] // sticky ErrStorage
+	closed atomic.Bool
+	epochs epochCache
+
+	mu        sync.Mutex
+	opts      Options    // guarded by mu
+	unflushed int64      // messages appended since the last flush; guarded by mu
+	lastFlush int64      // unix ms; guarded by mu
+	graveyard []*segment // removed, not yet closed; guarded by mu
+}
+
+func (l *Log) segments() []*segment { return *l.segs.Load() }
+
+func (l *Log) setSegmentsLocked(s []*segment) { l.segs.Store(&s) }
+
+func (l *Log) activeLocked() *segment { s := l.segments(); return s[len(s)-1] }
+
+func (l *Log) nowMs() int64 { return l.opts.Now().UnixMilli() }
+
+// Err returns the sticky storage error, or nil.
+func (l *Log) Err() error {
+	if p := l.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// failLocked makes err sticky and returns it wrapped in ErrStorage.
+func (l *Log) failLocked(op string, err error) error {
+	if old := l.Err(); old != nil {
+		return old
+	}
+	err = fmt.Errorf("%w: %s %s: %w", ErrStorage, op, l.dir, err)
+	l.failed.Store(&err)
+	l.opts.Logger.Error("storage: log failed, refusing writes", "dir", l.dir, "op", op, "err", err)
+	return err
+}
+
+func (l *Log) usable() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return l.Err()
+}
+
+// StartOffset is the log start offset (Kafka's logStartOffset).
+func (l *Log) StartOffset() int64 { return l.start.Load() }
+
+// EndOffset is the log end offset (LEO): the offset the next batch gets.
+func (l *Log) EndOffset() int64 { return l.leo.Load() }
+
+// Size is the number of bytes in the log's .log files.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, s := range l.segments() {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// Append writes one validated batch at the end of the log, setting its base
+// offset (in place) to the LEO, and returns that offset. The caller has
+// already stamped the leader epoch and any LogAppendTime.
+func (l *Log) Append(batch []byte) (baseOffset int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return -1, err
+	}
+	h, err := record.ReadHeader(batch)
+	if err != nil || h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
+		return -1, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
+	}
+	base := l.leo.Load()
+	record.SetBaseOffset(batch, base)
+	h.BaseOffset = base
+	if err := l.appendLocked(batch, &h); err != nil {
+		return -1, err
+	}
+	return base, l.maybeFlushLocked()
+}
+
+// AppendAssigned appends batches whose offsets are already set (a follower's
+// copy of the leader's log): their base offsets must continue from the LEO
+// without gaps, and their CRCs must hold.
+func (l *Log) AppendAssigned(batches []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	next := l.leo.Load()
+	for rest := batches; len(rest) > 0; {
+		h, b, r, err := record.Next(rest)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadBatch, err)
+		}
+		if h.BaseOffset != next || h.LastOffsetDelta < 0 {
+			return fmt.Errorf("%w: batch at offset %d, log expects %d", ErrBadBatch, h.BaseOffset, next)
+		}
+		if err := record.CheckCRC(b); err != nil {
+			return err
+		}
+		next, rest = h.NextOffset(), r
+	}
+	for rest := batches; len(rest) > 0; {
+		h, b, r, _ := record.Next(rest)
+		if err := l.appendLocked(b, &h); err != nil {
+			return err
+		}
+		rest = r
+	}
+	return l.maybeFlushLocked()
+}
+
+// appendLocked writes one batch with its base offset set to the LEO.
+func (l *Log) appendLocked(batch []byte, h *record.Header) error {
+	if len(l.graveyard) > 0 {
+		l.sweepLocked(false)
+	}
+	s := l.activeLocked()
+	if l.shouldRollLocked(s, h) {
+		if err := l.rollLocked(); err != nil {
+			return err
+		}
+		s = l.activeLocked()
+	}
+	if s.size.Load() == 0 {
+		s.rollBase = l.nowMs()
+	}
+	if err := s.append(batch, h, int64(l.opts.IndexIntervalBytes)); err != nil {
+		return l.failLocked("append", err)
+	}
+	l.leo.Store(h.NextOffset())
+	l.unflushed += int64(h.NumRecords)
+	if e := h.PartitionLeaderEpoch; e >= 0 {
+		if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
+			l.epochs.assign(e, h.BaseOffset)
+			if err := l.persistEpochsLocked(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// shouldRollLocked applies Kafka's roll rules before appending h to s.
+func (l *Log) shouldRollLocked(s *segment, h *record.Header) bool {
+	size := s.size.Load()
+	if size == 0 {
+		return false
+	}
+	o := &l.opts
+	switch {
+	case size+h.Size() > o.SegmentBytes:
+	case o.SegmentMs > 0 && l.nowMs()-s.rollBase >= o.SegmentMs:
+	case s.idx.len() >= int(o.SegmentIndexBytes)/offsetEntrySize:
+	case s.tidx.len() >= int(o.SegmentIndexBytes)/timeEntrySize-1: // room for the final entry
+	case !s.relOK(h.LastOffset()):
+	default:
+		return false
+	}
+	return true
+}
+
+// Roll starts a new active segment at the LEO, if the active one is not
+// empty.
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.activeLocked().size.Load() == 0 {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked finishes and fsyncs the active segment (recovery only scans the
+// active one) and opens a new one at the LEO.
+func (l *Log) rollLocked() error {
+	old := l.activeLocked()
+	if err := old.finish(); err != nil {
+		return l.failLocked("roll", err)
+	}
+	if err := old.sync(); err != nil {
+		return l.failLocked("roll", err)
+	}
+	l.unflushed, l.lastFlush = 0, l.nowMs()
+	s, _, err := openSegment(l.fs, l.dir, l.leo.Load(), true)
+	if err != nil {
+		return l.failLocked("roll", err)
+	}
+	l.setSegmentsLocked(append(slices.Clip(l.segments()), s))
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failLocked("roll", err)
+	}
+	return nil
+}
+
+// Flush fsyncs everything written so far.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	return l.flushLocked()
+}
+
+func (l *Log) flushLocked() error {
+	for _, s := range l.segments() {
+		if err := s.sync(); err != nil {
+			return l.failLocked("flush", err)
+		}
+	}
+	l.unflushed, l.lastFlush = 0, l.nowMs()
+	return nil
+}
+
+// MaybeFlush applies the FlushMs policy; the broker calls it periodically.
+func (l *Log) MaybeFlush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	l.sweepLocked(false)
+	return l.maybeFlushLocked()
+}
+
+func (l *Log) maybeFlushLocked() error {
+	if l.unflushed == 0 {
+		return nil
+	}
+	if l.unflushed >= l.opts.FlushMessages ||
+		(l.opts.FlushMs != math.MaxInt64 && l.nowMs()-l.lastFlush >= l.opts.FlushMs) {
+		return l.flushLocked()
+	}
+	return nil
+}
+
+// SetOptions changes the configuration of an open log; it applies from the
+// next append. A nil Now or Logger keeps the current one.
+func (l *Log) SetOptions(o Options) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if o.Now == nil {
+		o.Now = l.opts.Now
+	}
+	if o.Logger == nil {
+		o.Logger = l.opts.Logger
+	}
+	l.opts = o.withDefaults()
+}
+
+// Slice is a byte range of one segment file holding whole batches.
+type Slice struct {
+	File      File
+	Pos, Size int64
+}
+
+// ReadInto appends the slice's bytes to dst.
+func (s Slice) ReadInto(dst []byte) ([]byte, error) {
+	if s.Size == 0 {
+		return dst, nil
+	}
+	n := len(dst)
+	dst = slices.Grow(dst, int(s.Size))[:n+int(s.Size)]
+	m, err := s.File.ReadAt(dst[n:], s.Pos)
+	if m < int(s.Size) {
+		if err == nil {
+			err = fmt.Errorf("%w: short read", ErrCorrupt)
+		}
+		return dst[:n+m], fmt.Errorf("storage: reading %s at %d: %w", s.File.Name(), s.Pos, err)
+	}
+	return dst, nil
+}
+
+// ReadResult is what Read found. An empty result has Slice.Size 0 and
+// FirstOffset -1.
+type ReadResult struct {
+	Slice       Slice
+	FirstOffset int64 // base offset of the first batch
+}
+
+// Read returns whole batches from one segment with Kafka fetch semantics:
+// from the batch holding offset, those ending at or before maxOffset (the
+// high watermark, exclusive), at most maxBytes of them, or the first one
+// alone if it is larger and minOneBatch is set (KIP-74). offset equal to the
+// LEO or at/over maxOffset gives an empty result; offset below the start
+// offset or above the LEO gives ErrOffsetOutOfRange.
+func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
+	empty := ReadResult{FirstOffset: -1}
+	if err := l.usable(); err != nil {
+		return empty, err
+	}
+	leo := l.leo.Load()
+	maxOffset = min(maxOffset, leo)
+	for {
+		segs := l.segments()
+		if start := l.start.Load(); offset < start || offset > leo {
+			return empty, fmt.Errorf("%w: %d is outside [%d, %d]", ErrOffsetOutOfRange, offset, start, leo)
+		}
+		if offset >= maxOffset {
+			return empty, nil
+		}
+		i := segmentFor(segs, offset)
+		retry := false
+		for ; i < len(segs); i++ {
+			s := segs[i]
+			if !s.acquire() { // removed underneath us: look again
+				retry = true
+				break
+			}
+			res, found, err := s.read(offset, int64(max(maxBytes, 0)), maxOffset, minOneBatch)
+			s.release()
+			if err != nil || found {
+				return res, err
+			}
+		}
+		if !retry {
+			return empty, nil
+		}
+	}
+}
+
+// segmentFor is the index of the last segment with base ≤ offset (0 if none).
+func segmentFor(segs []*segment, offset int64) int {
+	lo, hi := 0, len(segs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if segs[m].base <= offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return max(lo-1, 0)
+}
+
+// FindTimestamp returns the first batch at or after the start offset whose
+// max timestamp is ≥ ts (ListOffsets by timestamp).
+func (l *Log) FindTimestamp(ts int64) (batch []byte, ok bool, err error) {
+	if err := l.usable(); err != nil {
+		return nil, false, err
+	}
+	type cand struct {
+		s      *segment
+		maxTs  int64
+		ending int64
+	}
+	l.mu.Lock()
+	var cands []cand
+	for _, s := range l.segments() {
+		if s.maxTs >= ts && s.acquire() {
+			cands = append(cands, cand{s, s.maxTs, s.size.Load()})
+		}
+	}
+	l.mu.Unlock()
+	defer func() {
+		for _, c := range cands {
+			c.s.release()
+		}
+	}()
+	start := l.start.Load()
+	buf := make([]byte, record.HeaderSize)
+	for _, c := range cands {
+		s := c.s
+		from := max(start, s.base)
+		if e, ok := s.tidx.lookup(ts); ok {
+			from = max(from, s.base+int64(e.rel))
+		}
+		h, pos, found, err := s.seek(buf, from, c.ending)
+		for found && err == nil {
+			if h.MaxTimestamp >= ts {
+				b, err := s.readBatch(&h, pos)
+				return b, err == nil, err
+			}
+			if pos += h.Size(); pos >= c.ending {
+				break
+			}
+			h, err = s.header(buf, pos, c.ending)
+			if err != nil {
+				err = s.readErr(err, pos)
+			}
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	return nil, false, nil
+}
+
+// MaxTimestampBatch returns the first batch carrying the log's largest
+// timestamp; ok is false when no batch has a timestamp.
+func (l *Log) MaxTimestampBatch() (batch []byte, ok bool, err error) {
+	if err := l.usable(); err != nil {
+		return nil, false, err
+	}
+	l.mu.Lock()
+	var best *segment
+	for _, s := range l.segments() {
+		if s.maxTs >= 0 && (best == nil || s.maxTs > best.maxTs) {
+			best = s
+		}
+	}
+	var off, end int64
+	if best != nil {
+		off, end = best.maxTsOff, best.size.Load()
+		if !best.acquire() {
+			best = nil
+		}
+	}
+	l.mu.Unlock()
+	if best == nil {
+		return nil, false, nil
+	}
+	defer best.release()
+	buf := make([]byte, record.HeaderSize)
+	h, pos, found, err := best.seek(buf, off, end)
+	if err != nil || !found {
+		return nil, false, err
+	}
+	b, err := best.readBatch(&h, pos)
+	return b, err == nil, err
+}

@@ -1,0 +1,421 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gregor-dev/gregor/internal/record"
+)
+
+// Open opens the log in dir, creating dir if needed, and recovers it:
+//   - leftovers of interrupted operations (*.tmp, *.cleaned, *.swap,
+//     *.deleted) and index files without a .log are deleted;
+//   - segments wholly below the checkpointed start offset are deleted;
+//   - without the clean-shutdown marker (a crash), the active segment is
+//     scanned batch by batch (CRC, contiguous offsets) and cut at the first
+//     bad batch, and its indexes are rebuilt;
+//   - every other segment's indexes are checked (whole entries, increasing,
+//     last entries pointing at the right batches) and rebuilt by scanning
+//     batch headers if missing or wrong; the tail after the last index entry
+//     is scanned to restore max timestamps;
+//   - the start offset, LEO and leader-epoch cache are restored, the epoch
+//     cache cut to [start, LEO].
+func Open(fs FS, dir string, o Options) (*Log, error) {
+	l := &Log{fs: fs, dir: dir, opts: o.withDefaults()}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	if err := l.recover(); err != nil {
+		if p := l.segs.Load(); p != nil {
+			for _, s := range *p {
+				s.close()
+			}
+		}
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func isLeftover(name string) bool {
+	for _, suffix := range []string{".tmp", ".cleaned", ".swap", ".deleted"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Log) recover() error {
+	ents, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	log := l.opts.Logger
+	clean := false
+	hasLog := map[int64]bool{}
+	var indexFiles []string
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		if name == cleanShutdownFile {
+			clean = true
+			continue
+		}
+		if isLeftover(name) {
+			log.Info("storage: removing leftover file", "dir", l.dir, "file", name)
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+				return err
+			}
+			continue
+		}
+		base, suffix, ok := parseSegmentName(name)
+		switch {
+		case !ok:
+		case suffix == logSuffix:
+			hasLog[base] = true
+		default:
+			indexFiles = append(indexFiles, name)
+		}
+	}
+	for _, name := range indexFiles {
+		if base, _, _ := parseSegmentName(name); !hasLog[base] {
+			log.Info("storage: removing index without a log", "dir", l.dir, "file", name)
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	var bases []int64
+	for base := range hasLog {
+		bases = append(bases, base)
+	}
+	slices.Sort(bases)
+
+	start := int64(0)
+	if data, ok, err := readFile(l.fs, l.dir, startOffsetFile); err != nil {
+		return err
+	} else if ok {
+		if start, err = decodeStartOffset(data); err != nil {
+			log.Warn("storage: ignoring start offset checkpoint", "dir", l.dir, "err", err)
+			start = 0
+		}
+	}
+	// A crash between checkpointing the start offset and deleting segments.
+	for len(bases) > 1 && bases[1] <= start {
+		if err := removeSegmentFiles(l.fs, l.dir, bases[0]); err != nil {
+			return err
+		}
+		bases = bases[1:]
+	}
+
+	var segs []*segment
+	defer func() { l.setSegmentsLocked(segs) }() // Open closes them on error
+	if len(bases) == 0 {
+		s, _, err := openSegment(l.fs, l.dir, start, true)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+	}
+	for i, base := range bases {
+		s, missingIndex, err := openSegment(l.fs, l.dir, base, false)
+		if err != nil {
+			return err
+		}
+		segs = append(segs, s)
+		if i == len(bases)-1 && !clean {
+			err = l.recoverSegment(s)
+		} else {
+			err = l.loadSegment(s, missingIndex)
+		}
+		if err == nil && i < len(bases)-1 {
+			err = s.finish() // a rebuilt time index gets its final entry back
+		}
+		if err != nil {
+			return err
+		}
+	}
+	l.setSegmentsLocked(segs)
+	active := segs[len(segs)-1]
+	l.leo.Store(active.next)
+	start = max(start, segs[0].base)
+	l.start.Store(start)
+	l.lastFlush = l.nowMs()
+	if err := l.setRollBase(active); err != nil {
+		return err
+	}
+	if start > active.next {
+		log.Warn("storage: start offset above the recovered log end, emptying the log", "dir", l.dir, "start", start, "leo", active.next)
+		if err := l.truncateFullyLocked(start); err != nil {
+			return err
+		}
+		segs = l.segments()
+	}
+
+	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
+		return err
+	} else if ok {
+		if err := l.epochs.decode(data); err != nil {
+			log.Warn("storage: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
+		}
+	}
+	cutEnd := l.epochs.truncateFromEnd(l.leo.Load())
+	if cutStart := l.epochs.truncateFromStart(l.start.Load()); cutEnd || cutStart {
+		if err := l.persistEpochsLocked(); err != nil {
+			return err
+		}
+	}
+	if clean {
+		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
+			return err
+		}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setRollBase starts the active segment's segment.ms clock, as Kafka does,
+// from its first batch's max timestamp (now if it has none or is empty).
+func (l *Log) setRollBase(s *segment) error {
+	s.rollBase = l.nowMs()
+	end := s.size.Load()
+	if end == 0 {
+		return nil
+	}
+	h, err := s.header(make([]byte, record.HeaderSize), 0, end)
+	if err != nil {
+		return s.readErr(err, 0)
+	}
+	if h.MaxTimestamp >= 0 && h.MaxTimestamp < s.rollBase {
+		s.rollBase = h.MaxTimestamp
+	}
+	return nil
+}
+
+// loadSegment opens a finished segment (not the active one after a crash):
+// it loads and checks the indexes, rebuilding them from batch headers if
+// needed, and scans the tail past the last index entry. Torn or
+// discontiguous data falls back to recoverSegment.
+func (l *Log) loadSegment(s *segment, missingIndex bool) error {
+	fi, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	s.size.Store(size)
+	var why error
+	switch {
+	case missingIndex:
+		why = errors.New("index file missing")
+	default:
+		why = errors.Join(s.idx.load(), s.tidx.load())
+		if why == nil {
+			why = s.checkIndexes(size)
+		}
+	}
+	var from offsetEntry
+	if why != nil {
+		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", why)
+		if err := s.resetIndexes(); err != nil {
+			return err
+		}
+	} else {
+		from, _ = s.idx.last()
+	}
+	lastTs := s.tidx.lastTs()
+	err = s.scanTail(from, size, int64(l.opts.IndexIntervalBytes))
+	if err == nil && why == nil && s.maxTs != lastTs {
+		// A finished segment's last time entry is its max timestamp.
+		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", "time index lacks the max timestamp")
+		if err := s.resetIndexes(); err != nil {
+			return err
+		}
+		err = s.scanTail(offsetEntry{}, size, int64(l.opts.IndexIntervalBytes))
+	}
+	if errors.Is(err, ErrCorrupt) {
+		l.opts.Logger.Warn("storage: segment inconsistent, recovering it", "segment", s.log.Name(), "err", err)
+		return l.recoverSegment(s)
+	}
+	return err
+}
+
+// checkIndexes checks that the last entries of loaded indexes point at the
+// batches they name.
+func (s *segment) checkIndexes(size int64) error {
+	buf := make([]byte, record.HeaderSize)
+	if e, ok := s.idx.last(); ok {
+		h, err := s.header(buf, int64(e.pos), size)
+		if err != nil {
+			return s.readErr(err, int64(e.pos))
+		}
+		if h.BaseOffset != s.base+int64(e.rel) {
+			return fmt.Errorf("%w: offset index entry %d→%d points at offset %d", ErrCorrupt, e.rel, e.pos, h.BaseOffset)
+		}
+		if h.MaxTimestamp > s.tidx.lastTs() { // a time entry was due when this batch was indexed
+			return fmt.Errorf("%w: time index ends below timestamp %d at offset %d", ErrCorrupt, h.MaxTimestamp, h.BaseOffset)
+		}
+	}
+	if e, ok := s.tidx.last(); ok {
+		h, _, found, err := s.seek(buf, s.base+int64(e.rel), size)
+		if err != nil {
+			return err
+		}
+		if !found || h.BaseOffset != s.base+int64(e.rel) || h.MaxTimestamp != e.ts {
+			return fmt.Errorf("%w: time index entry %d→%d matches no batch", ErrCorrupt, e.ts, e.rel)
+		}
+	}
+	return nil
+}
+
+// scanTail restores the writer state of s (next offset, max timestamp,
+// bytes since the last index entry) by reading batch headers from the
+// offset index entry from to end, adding any index entries appends would
+// have added there. Recovery and TruncateTo share it.
+func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
+	s.next, s.bytesSinceIndex = s.base+int64(from.rel), 0
+	s.maxTs, s.maxTsOff = -1, -1
+	if e, ok := s.tidx.last(); ok {
+		s.maxTs, s.maxTsOff = e.ts, s.base+int64(e.rel)
+	}
+	buf := make([]byte, record.HeaderSize)
+	for pos := int64(from.pos); pos < end; {
+		h, err := s.header(buf, pos, end)
+		if err != nil {
+			return s.readErr(err, pos)
+		}
+		if h.BaseOffset != s.next {
+			return fmt.Errorf("%w: %s: batch at %d has offset %d, expected %d", ErrCorrupt, s.log.Name(), pos, h.BaseOffset, s.next)
+		}
+		s.indexBatch(&h, pos, interval)
+		pos += h.Size()
+	}
+	return s.writeIndexes()
+}
+
+const recoverChunk = 1 << 20
+
+// recoverSegment reads the whole segment, checking every batch's framing,
+// CRC and offset (contiguous from the base), truncates the file at the first
+// bad one, and rebuilds the indexes. (Compaction will leave offset gaps in
+// old segments; this check must then relax to increasing offsets.)
+func (l *Log) recoverSegment(s *segment) error {
+	fi, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if err := s.resetIndexes(); err != nil {
+		return err
+	}
+	interval := int64(l.opts.IndexIntervalBytes)
+	var (
+		buf    []byte
+		bufPos int64 // file position of buf[0]
+		pos    int64
+		reason error
+	)
+	for pos < size {
+		off := int(pos - bufPos)
+		h, batch, _, err := record.Next(buf[off:])
+		if errors.Is(err, record.ErrTruncated) && bufPos+int64(len(buf)) < size {
+			need := int64(recoverChunk)
+			if n, err := record.BatchSize(buf[off:]); err == nil && n > need && n <= size-pos {
+				need = n
+			}
+			if int64(cap(buf)) < need {
+				nb := make([]byte, len(buf)-off, need)
+				copy(nb, buf[off:])
+				buf = nb
+			} else {
+				buf = buf[:copy(buf, buf[off:])]
+			}
+			bufPos = pos
+			filled := bufPos + int64(len(buf))
+			want := int(min(int64(cap(buf)-len(buf)), size-filled))
+			n, err := s.log.ReadAt(buf[len(buf):len(buf)+want], filled)
+			buf = buf[:len(buf)+n]
+			if n < want {
+				if err != nil && err != io.EOF {
+					return err
+				}
+				size = filled + int64(n)
+			}
+			continue
+		}
+		if err != nil {
+			reason = err
+			break
+		}
+		if err := record.CheckCRC(batch); err != nil {
+			reason = err
+			break
+		}
+		if h.BaseOffset != s.next || h.LastOffsetDelta < 0 {
+			reason = fmt.Errorf("batch offset %d, expected %d", h.BaseOffset, s.next)
+			break
+		}
+		s.indexBatch(&h, pos, interval)
+		pos += h.Size()
+	}
+	if pos < size {
+		l.opts.Logger.Warn("storage: truncating torn or corrupt log tail", "segment", s.log.Name(),
+			"at", pos, "bytes", size-pos, "reason", reason)
+		if err := s.log.Truncate(pos); err != nil {
+			return err
+		}
+	}
+	s.size.Store(pos)
+	if err := s.writeIndexes(); err != nil {
+		return err
+	}
+	s.dirty = true
+	return s.sync()
+}
+
+// Close flushes the log, writes the clean-shutdown marker and closes its
+// files. A failed log gets no marker, so the next Open recovers it. Slices
+// read before Close become unreadable.
+func (l *Log) Close() error { return l.close(true) }
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	err := l.close(false)
+	if errors.Is(err, ErrClosed) {
+		err = nil
+	}
+	return errors.Join(err, l.fs.RemoveAll(l.dir))
+}
+
+func (l *Log) close(marker bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return nil
+	}
+	var errs []error
+	if l.Err() == nil && marker { // Delete needs no flush
+		if err := l.activeLocked().finish(); err != nil {
+			errs = append(errs, l.failLocked("close", err))
+		} else if err := l.flushLocked(); err != nil {
+			errs = append(errs, err)
+		} else {
+			if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	l.closed.Store(true)
+	for _, s := range l.segments() {
+		errs = append(errs, s.close())
+	}
+	l.sweepLocked(true)
+	return errors.Join(errs...)
+}

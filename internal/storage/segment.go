@@ -1,0 +1,296 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gregor-dev/gregor/internal/record"
+)
+
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+
+	fileFlags = os.O_RDWR | os.O_CREATE | os.O_APPEND
+	filePerm  = 0o644
+)
+
+// segmentPath names a segment file: the base offset in 20 digits, then the
+// suffix, as Kafka does (00000000000000000000.log).
+func segmentPath(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))
+}
+
+// parseSegmentName splits "00000000000000000042.index" into 42 and ".index".
+func parseSegmentName(name string) (base int64, suffix string, ok bool) {
+	i := strings.IndexByte(name, '.')
+	if i != 20 {
+		return 0, "", false
+	}
+	switch suffix = name[i:]; suffix {
+	case logSuffix, indexSuffix, timeIndexSuffix:
+	default:
+		return 0, "", false
+	}
+	base, err := strconv.ParseInt(name[:i], 10, 64)
+	if err != nil || base < 0 {
+		return 0, "", false
+	}
+	return base, suffix, true
+}
+
+// A segment is one .log file of the partition and its two indexes.
+//
+// The .log file is RecordBatch v2 batches back to back, exactly as the record
+// package lays them out, with base offsets increasing contiguously from the
+// segment's base offset: no segment header, no padding, no trailer. Each
+// batch is written with one Write, so a crash can only tear the last one.
+//
+// Readers use size, the offset index and refs without Log.mu; everything
+// else is the writer's and guarded by Log.mu.
+type segment struct {
+	base int64
+	log  File
+	idx  offsetIndex
+	tidx timeIndex
+
+	size atomic.Int64 // bytes of whole batches in log; published after they are written
+	refs atomic.Int32 // the log's reference plus in-flight reads; 0 = retired
+
+	// Guarded by Log.mu.
+	next            int64 // offset after the last batch
+	maxTs           int64 // largest batch MaxTimestamp, -1 if none
+	maxTsOff        int64 // base offset of the first batch carrying maxTs
+	bytesSinceIndex int64 // log bytes since the last offset index entry
+	rollBase        int64 // unix ms the segment.ms clock starts from; -1 while empty
+	dirty           bool  // written since the last fsync
+	retiredAt       int64 // unix ms it was removed from the log (graveyard)
+}
+
+// openSegment opens (creating where absent, emptying if truncate) the three
+// files of a segment. missingIndex reports an index file that did not exist.
+func openSegment(fs FS, dir string, base int64, truncate bool) (s *segment, missingIndex bool, err error) {
+	s = &segment{base: base, next: base, maxTs: -1, maxTsOff: -1, rollBase: -1}
+	s.idx.codec = offsetCodec
+	s.tidx.codec = timeCodec
+	s.refs.Store(1)
+	flags := fileFlags
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		if _, err := fs.Stat(segmentPath(dir, base, suffix)); err != nil {
+			missingIndex = true
+		}
+	}
+	files := []*File{&s.log, &s.idx.f, &s.tidx.f}
+	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		f, err := fs.OpenFile(segmentPath(dir, base, suffix), flags, filePerm)
+		if err != nil {
+			for _, g := range files[:i] {
+				(*g).Close()
+			}
+			return nil, false, err
+		}
+		*files[i] = f
+	}
+	return s, missingIndex, nil
+}
+
+func (s *segment) acquire() bool {
+	for {
+		r := s.refs.Load()
+		if r <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(r, r+1) {
+			return true
+		}
+	}
+}
+
+func (s *segment) release() { s.refs.Add(-1) }
+
+// indexBatch updates the indexes and max timestamp for the batch h written
+// at pos. The append path and every recovery scan go through it, so a
+// rebuilt index equals the one appends would have produced.
+func (s *segment) indexBatch(h *record.Header, pos int64, interval int64) {
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOff = h.MaxTimestamp, h.BaseOffset
+	}
+	if s.bytesSinceIndex >= interval && pos > 0 {
+		s.idx.add(offsetEntry{rel: uint32(h.BaseOffset - s.base), pos: uint32(pos)})
+		if s.maxTs > s.tidx.lastTs() {
+			s.tidx.add(timeEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
+		}
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += h.Size()
+	s.next = h.NextOffset()
+}
+
+func (s *segment) writeIndexes() error {
+	return errors.Join(s.idx.writeOut(), s.tidx.writeOut())
+}
+
+func (s *segment) resetIndexes() error {
+	s.maxTs, s.maxTsOff, s.bytesSinceIndex, s.next = -1, -1, 0, s.base
+	return errors.Join(s.idx.reset(), s.tidx.reset())
+}
+
+// append writes one batch whose base offset is already set.
+func (s *segment) append(batch []byte, h *record.Header, interval int64) error {
+	pos := s.size.Load()
+	if _, err := s.log.Write(batch); err != nil {
+		return err
+	}
+	s.dirty = true
+	s.indexBatch(h, pos, interval)
+	if err := s.writeIndexes(); err != nil {
+		return err
+	}
+	s.size.Store(pos + int64(len(batch)))
+	return nil
+}
+
+// finish adds the final time index entry (see timeIndex) before the segment
+// stops being the active one or the log closes.
+func (s *segment) finish() error {
+	if s.maxTs > s.tidx.lastTs() {
+		s.tidx.add(timeEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
+		s.dirty = true
+	}
+	return s.tidx.writeOut()
+}
+
+func (s *segment) sync() error {
+	if !s.dirty {
+		return nil
+	}
+	if err := errors.Join(s.log.Sync(), s.idx.f.Sync(), s.tidx.f.Sync()); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
+}
+
+func (s *segment) close() error {
+	return errors.Join(s.log.Close(), s.idx.f.Close(), s.tidx.f.Close())
+}
+
+func removeSegmentFiles(fs FS, dir string, base int64) error {
+	var errs []error
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := fs.Remove(segmentPath(dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errTorn marks a batch that does not fit in the bytes that remain.
+var errTorn = errors.New("storage: torn batch")
+
+// header reads and decodes the header of the batch at pos, checking the
+// whole batch lies before end. buf must hold record.HeaderSize bytes.
+func (s *segment) header(buf []byte, pos, end int64) (record.Header, error) {
+	if end-pos < record.HeaderSize {
+		return record.Header{}, errTorn
+	}
+	if n, err := s.log.ReadAt(buf[:record.HeaderSize], pos); n < record.HeaderSize {
+		if err == nil || err == io.EOF {
+			err = errTorn
+		}
+		return record.Header{}, err
+	}
+	h, err := record.ReadHeader(buf)
+	if err != nil {
+		return h, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if h.Length < record.HeaderSize-record.LogOverhead || h.LastOffsetDelta < 0 {
+		return h, fmt.Errorf("%w: batch at %d: length %d, last offset delta %d", ErrCorrupt, pos, h.Length, h.LastOffsetDelta)
+	}
+	if pos+h.Size() > end {
+		return h, errTorn
+	}
+	return h, nil
+}
+
+// readBatch returns a copy of the batch h at pos.
+func (s *segment) readBatch(h *record.Header, pos int64) ([]byte, error) {
+	b := make([]byte, h.Size())
+	if n, err := s.log.ReadAt(b, pos); n < len(b) {
+		return nil, fmt.Errorf("%w: reading batch at %d of %s: %w", ErrStorage, pos, s.log.Name(), err)
+	}
+	return b, nil
+}
+
+// seek finds the first batch at or after pos whose last offset is ≥ offset.
+// found is false when the segment (up to end) has none.
+func (s *segment) seek(buf []byte, offset, end int64) (h record.Header, pos int64, found bool, err error) {
+	pos = int64(s.idx.lookup(offset - s.base).pos)
+	for pos < end {
+		if h, err = s.header(buf, pos, end); err != nil {
+			return h, pos, false, s.readErr(err, pos)
+		}
+		if h.LastOffset() >= offset {
+			return h, pos, true, nil
+		}
+		pos += h.Size()
+	}
+	return h, pos, false, nil
+}
+
+func (s *segment) readErr(err error, pos int64) error {
+	if errors.Is(err, errTorn) || errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w: %s at %d: %w", ErrCorrupt, s.log.Name(), pos, err)
+	}
+	return fmt.Errorf("%w: reading %s: %w", ErrStorage, s.log.Name(), err)
+}
+
+// read serves Log.Read within this segment; found is false when no batch in
+// it reaches offset.
+func (s *segment) read(offset int64, maxBytes int64, maxOffset int64, minOneBatch bool) (res ReadResult, found bool, err error) {
+	end := s.size.Load()
+	buf := make([]byte, record.HeaderSize)
+	h, pos, found, err := s.seek(buf, offset, end)
+	if err != nil || !found {
+		return ReadResult{FirstOffset: -1}, found, err
+	}
+	start, firstBase, total := pos, h.BaseOffset, int64(0)
+	for {
+		if h.NextOffset() > maxOffset {
+			break
+		}
+		if total+h.Size() > maxBytes {
+			if total == 0 && minOneBatch {
+				total = h.Size()
+			}
+			break
+		}
+		total += h.Size()
+		pos += h.Size()
+		if pos >= end {
+			break
+		}
+		if h, err = s.header(buf, pos, end); err != nil {
+			return ReadResult{FirstOffset: -1}, true, s.readErr(err, pos)
+		}
+	}
+	if total == 0 {
+		return ReadResult{FirstOffset: -1}, true, nil
+	}
+	return ReadResult{Slice: Slice{File: s.log, Pos: start, Size: total}, FirstOffset: firstBase}, true, nil
+}
+
+// relOK reports whether offset can be stored relative to the base (Kafka
+// keeps relative offsets within int32).
+func (s *segment) relOK(offset int64) bool { return offset-s.base <= math.MaxInt32 }

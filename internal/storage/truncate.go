@@ -1,0 +1,235 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gregor-dev/gregor/internal/record"
+)
+
+// SetStartOffset raises the log start offset (DeleteRecords, retention) to
+// off ≤ LEO, persists it, and removes the segments wholly below it. It never
+// lowers the start offset.
+func (l *Log) SetStartOffset(off int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if off <= l.start.Load() {
+		return nil
+	}
+	if leo := l.leo.Load(); off > leo {
+		return fmt.Errorf("%w: start offset %d above log end offset %d", ErrOffsetOutOfRange, off, leo)
+	}
+	if err := writeFileAtomic(l.fs, l.dir, startOffsetFile, encodeStartOffset(off)); err != nil {
+		return l.failLocked("checkpoint start offset", err)
+	}
+	l.start.Store(off)
+	if l.epochs.truncateFromStart(off) {
+		if err := l.persistEpochsLocked(); err != nil {
+			return err
+		}
+	}
+	segs := l.segments()
+	k := 0 // segs[:k] lie wholly below off; the active one always stays
+	for k < len(segs)-1 && segs[k+1].base <= off {
+		k++
+	}
+	if k > 0 {
+		l.setSegmentsLocked(segs[k:])
+		l.retireLocked(segs[:k], false)
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.failLocked("delete segments", err)
+		}
+	}
+	return nil
+}
+
+// TruncateTo removes every batch holding an offset ≥ off (a follower
+// truncating to its leader's log). A batch straddling off goes entirely, as
+// in Kafka. Below the start offset, the log is emptied and starts again at
+// off.
+func (l *Log) TruncateTo(off int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, off)
+	}
+	if off >= l.leo.Load() {
+		return nil
+	}
+	segs := l.segments()
+	k := 0 // segs[:k] have base < off
+	for k < len(segs) && segs[k].base < off {
+		k++
+	}
+	if k == 0 || off < l.start.Load() {
+		return l.truncateFullyLocked(off)
+	}
+	s := segs[k-1]
+	end := s.size.Load()
+	buf := make([]byte, record.HeaderSize)
+	h, cut, found, err := s.seek(buf, off, end)
+	if err != nil {
+		return l.failLocked("truncate", err)
+	}
+	leo := s.next
+	if found {
+		leo = h.BaseOffset
+	} else {
+		cut = end
+	}
+	// Publish the shorter log before touching files.
+	l.leo.Store(leo)
+	if k < len(segs) {
+		l.setSegmentsLocked(segs[:k:k])
+		l.retireLocked(segs[k:], false)
+	}
+	if cut < end {
+		s.size.Store(cut)
+		rel := uint32(leo - s.base)
+		if err := s.log.Truncate(cut); err != nil {
+			return l.failLocked("truncate", err)
+		}
+		if err := errors.Join(s.idx.truncateRel(rel), s.tidx.truncateRel(rel)); err != nil {
+			return l.failLocked("truncate", err)
+		}
+		last, _ := s.idx.last()
+		if err := s.scanTail(last, cut, int64(l.opts.IndexIntervalBytes)); err != nil {
+			return l.failLocked("truncate", err)
+		}
+		s.dirty = true
+	}
+	if err := s.sync(); err != nil {
+		return l.failLocked("truncate", err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failLocked("truncate", err)
+	}
+	if err := l.setRollBase(s); err != nil { // it may have been a finished segment
+		return l.failLocked("truncate", err)
+	}
+	if l.start.Load() > leo {
+		if err := l.setStartLocked(leo); err != nil {
+			return err
+		}
+	}
+	if l.epochs.truncateFromEnd(leo) {
+		return l.persistEpochsLocked()
+	}
+	return nil
+}
+
+// truncateFullyLocked replaces every segment by an empty one at off, which
+// becomes the start offset and LEO.
+func (l *Log) truncateFullyLocked(off int64) error {
+	segs := l.segments()
+	for _, s := range segs { // free the names: one of them may be off's
+		if err := removeSegmentFiles(l.fs, l.dir, s.base); err != nil {
+			return l.failLocked("truncate", err)
+		}
+	}
+	s, _, err := openSegment(l.fs, l.dir, off, true)
+	if err != nil {
+		return l.failLocked("truncate", err)
+	}
+	l.leo.Store(off)
+	l.setSegmentsLocked([]*segment{s})
+	l.retireLocked(segs, true)
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failLocked("truncate", err)
+	}
+	if err := l.setStartLocked(off); err != nil {
+		return err
+	}
+	if l.epochs.truncateFromEnd(off) {
+		return l.persistEpochsLocked()
+	}
+	return nil
+}
+
+// setStartLocked sets and persists the start offset, in either direction.
+func (l *Log) setStartLocked(off int64) error {
+	if err := writeFileAtomic(l.fs, l.dir, startOffsetFile, encodeStartOffset(off)); err != nil {
+		return l.failLocked("checkpoint start offset", err)
+	}
+	l.start.Store(off)
+	return nil
+}
+
+// retireLocked takes segments already cut out of the segment list: it
+// removes their files (unless done), drops the log's reference and leaves
+// them open in the graveyard until sweepLocked closes them.
+func (l *Log) retireLocked(segs []*segment, filesRemoved bool) {
+	now := l.nowMs()
+	for _, s := range segs {
+		if !filesRemoved {
+			if err := removeSegmentFiles(l.fs, l.dir, s.base); err != nil {
+				l.opts.Logger.Warn("storage: removing segment files", "dir", l.dir, "base", s.base, "err", err)
+			}
+		}
+		s.retiredAt = now
+		s.release()
+		l.graveyard = append(l.graveyard, s)
+	}
+	l.sweepLocked(false)
+}
+
+// sweepLocked closes retired segments no read holds once FileDeleteDelayMs
+// has passed (all: now, on Close), so Slices handed out shortly before stay
+// readable.
+func (l *Log) sweepLocked(all bool) {
+	now := l.nowMs()
+	kept := l.graveyard[:0]
+	for _, s := range l.graveyard {
+		if all || (s.refs.Load() <= 0 && now-s.retiredAt >= l.opts.FileDeleteDelayMs) {
+			if err := s.close(); err != nil {
+				l.opts.Logger.Warn("storage: closing removed segment", "dir", l.dir, "base", s.base, "err", err)
+			}
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(l.graveyard[len(kept):])
+	l.graveyard = kept
+}
+
+// LatestEpoch is the latest leader epoch in the epoch cache.
+func (l *Log) LatestEpoch() (epoch int32, ok bool) {
+	e, ok := l.epochs.latest()
+	return e.epoch, ok
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch (see epochCache.endOffsetFor).
+func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64) {
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// AssignEpoch records that leader epoch epoch starts at startOffset (Kafka's
+// maybeAssignEpochStartOffset, when this broker becomes leader), dropping
+// cached epochs that conflict with it.
+func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if epoch < 0 || startOffset < 0 {
+		return fmt.Errorf("%w: epoch %d at offset %d", ErrBadBatch, epoch, startOffset)
+	}
+	if l.epochs.assign(epoch, startOffset) {
+		return l.persistEpochsLocked()
+	}
+	return nil
+}
+
+func (l *Log) persistEpochsLocked() error {
+	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.epochs.encode()); err != nil {
+		return l.failLocked("checkpoint leader epochs", err)
+	}
+	return nil
+}
