@@ -1,0 +1,361 @@
+// Package partition owns the state of one topic partition on this broker: its
+// log, the idempotent producer state, the leader epoch, the high watermark
+// and the waiters of long-polling fetches.
+//
+// Lock order: Partition.mu (appends, producer state) before the storage log's
+// own lock. Reads take neither Partition.mu nor block appends.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/storage"
+)
+
+// Errors mapped to Kafka error codes at the handler boundary.
+var (
+	ErrOutOfOrderSequence   = errors.New("partition: out of order sequence number")
+	ErrInvalidProducerEpoch = errors.New("partition: invalid producer epoch")
+	ErrMessageTooLarge      = errors.New("partition: batch larger than max.message.bytes")
+	ErrInvalidTimestamp     = errors.New("partition: timestamp out of the accepted range")
+	ErrClosed               = errors.New("partition: closed")
+)
+
+// AppendConfig is the part of the topic configuration an append needs.
+type AppendConfig struct {
+	MaxMessageBytes      int64
+	LogAppendTime        bool
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+	MinInsyncReplicas    int32 // checked by the produce handler for acks=-1
+}
+
+// AppendResult is what a produce response reports for a partition.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// Partition is one partition's state. It is safe for concurrent use.
+type Partition struct {
+	Topic string
+	Index int32
+
+	dir    string
+	fs     storage.FS
+	log    *storage.Log
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu             sync.Mutex // serializes appends; guards producers and closed
+	producers      producers
+	snapshotOffset int64 // log end offset at the last snapshot
+	leaderEpoch    int32
+	closed         bool
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced after every append
+}
+
+// Options configure Open.
+type Options struct {
+	FS      storage.FS
+	Dir     string
+	Storage storage.Options
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Open opens (recovering if needed) the partition's log and rebuilds its
+// producer state from the last snapshot plus the batches after it.
+func Open(topic string, index int32, o Options) (*Partition, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Storage.Now = o.Now
+	o.Storage.Logger = o.Logger
+	l, err := storage.Open(o.FS, o.Dir, o.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)
+	}
+	p := &Partition{
+		Topic: topic, Index: index,
+		dir: o.Dir, fs: o.FS, log: l, now: o.Now, logger: o.Logger,
+		notify: make(chan struct{}),
+	}
+	if e, ok := l.LatestEpoch(); ok {
+		p.leaderEpoch = e
+	}
+	if err := p.loadProducers(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)
+	}
+	return p, nil
+}
+
+// loadProducers restores producer state: the snapshot if it is usable, then
+// every batch header from the snapshot's offset to the log end.
+func (p *Partition) loadProducers() error {
+	from, ps, err := readSnapshot(p.fs, p.dir)
+	if err != nil {
+		p.logger.Warn("producer state snapshot unreadable; rebuilding from the log", "partition", p.name(), "err", err)
+		from, ps = 0, producers{}
+	}
+	if from > p.log.EndOffset() {
+		from, ps = 0, producers{}
+	}
+	if start := p.log.StartOffset(); from < start {
+		from = start
+	}
+	p.producers = ps
+	return p.scanHeaders(from, func(h *record.Header) {
+		if h.Idempotent() {
+			p.producers.update(h)
+		}
+	})
+}
+
+// scanHeaders calls fn for each batch header from offset from to the log end.
+func (p *Partition) scanHeaders(from int64, fn func(h *record.Header)) error {
+	var buf []byte
+	end := p.log.EndOffset()
+	for from < end {
+		res, err := p.log.Read(from, 1<<20, end, true)
+		if err != nil {
+			return err
+		}
+		if res.Slice.Size == 0 {
+			return nil
+		}
+		buf, err = res.Slice.ReadInto(buf[:0])
+		if err != nil {
+			return err
+		}
+		for rest := buf; len(rest) > 0; {
+			h, _, r, err := record.Next(rest)
+			if err != nil {
+				return err
+			}
+			rest = r
+			if h.LastOffset() >= from {
+				fn(&h)
+			}
+			from = h.NextOffset()
+		}
+	}
+	return nil
+}
+
+func (p *Partition) name() string { return fmt.Sprintf("%s-%d", p.Topic, p.Index) }
+
+// Append validates the batch against the producer state and the topic
+// configuration, stamps the leader epoch (and LogAppendTime), assigns
+// offsets and appends it. h must come from record.Validate(batch). A
+// duplicate of a recent idempotent batch is not appended again: the result
+// carries the original offset, as Kafka answers.
+func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	if h.Size() > cfg.MaxMessageBytes {
+		return res, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return res, ErrClosed
+	}
+	res.LogStartOffset = p.log.StartOffset()
+	now := p.now().UnixMilli()
+	if !cfg.LogAppendTime {
+		if err := checkTimestamps(h, now, cfg); err != nil {
+			return res, err
+		}
+	}
+	if h.Idempotent() {
+		dup, isDup, err := p.producers.check(h)
+		if err != nil {
+			return res, err
+		}
+		if isDup {
+			res.BaseOffset = dup.FirstOffset
+			if cfg.LogAppendTime {
+				res.LogAppendTime = dup.Timestamp
+			}
+			return res, nil
+		}
+	}
+	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch)
+	if cfg.LogAppendTime {
+		record.SetLogAppendTime(batch, now)
+		h.MaxTimestamp = now
+		res.LogAppendTime = now
+	}
+	base, err := p.log.Append(batch)
+	if err != nil {
+		return res, err
+	}
+	h.BaseOffset = base
+	res.BaseOffset = base
+	if h.Idempotent() {
+		p.producers.update(h)
+	}
+	p.wake()
+	return res, nil
+}
+
+// checkTimestamps applies message.timestamp.before/after.max.ms to the
+// batch's first and max timestamps.
+func checkTimestamps(h *record.Header, now int64, cfg *AppendConfig) error {
+	for _, ts := range [2]int64{h.BaseTimestamp, h.MaxTimestamp} {
+		if ts < 0 {
+			continue
+		}
+		if now-ts > cfg.TimestampBeforeMaxMs || ts-now > cfg.TimestampAfterMaxMs {
+			return fmt.Errorf("%w: timestamp %d, broker time %d", ErrInvalidTimestamp, ts, now)
+		}
+	}
+	return nil
+}
+
+// wake releases every fetch waiting on this partition.
+func (p *Partition) wake() {
+	p.notifyMu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.notifyMu.Unlock()
+}
+
+// Changed returns a channel closed at the next append (or truncation).
+func (p *Partition) Changed() <-chan struct{} {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	return p.notify
+}
+
+// FetchResult is one partition's answer to a fetch.
+type FetchResult struct {
+	Records        []byte
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Fetch reads whole batches from offset, at most maxBytes (at least one
+// batch when minOne), below the high watermark. dst is reused for the bytes.
+func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool, dst []byte) (FetchResult, error) {
+	hw := p.HighWatermark()
+	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
+	rr, err := p.log.Read(offset, maxBytes, hw, minOne)
+	if err != nil {
+		return res, err
+	}
+	if rr.Slice.Size > 0 {
+		res.Records, err = rr.Slice.ReadInto(dst)
+	}
+	return res, err
+}
+
+// HighWatermark is the offset below which records are committed. A single
+// broker is its partitions' whole ISR, so it is the log end offset.
+func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
+
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
+
+// LeaderEpoch is the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leaderEpoch
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch as a leader does: its own
+// current epoch ends at the log end; older ones where the next began.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	if epoch == p.LeaderEpoch() {
+		return epoch, p.log.EndOffset()
+	}
+	return p.log.EndOffsetForEpoch(epoch)
+}
+
+// Log exposes the storage log for offset lookups.
+func (p *Partition) Log() *storage.Log { return p.log }
+
+// DeleteRecords raises the log start offset to offset (-1: the high
+// watermark) and returns the new start offset.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hw := p.HighWatermark()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, fmt.Errorf("%w: %d not in [0, %d]", storage.ErrOffsetOutOfRange, offset, hw)
+	}
+	if offset > p.log.StartOffset() {
+		if err := p.log.SetStartOffset(offset); err != nil {
+			return -1, err
+		}
+	}
+	return p.log.StartOffset(), nil
+}
+
+// SetStorageOptions applies a live topic configuration change.
+func (p *Partition) SetStorageOptions(o storage.Options) {
+	o.Now, o.Logger = p.now, p.logger
+	p.log.SetOptions(o)
+}
+
+// MaybeFlush applies the time-based flush policy (flush.ms); the broker
+// calls it periodically.
+func (p *Partition) MaybeFlush() error { return p.log.MaybeFlush() }
+
+// Checkpoint writes the producer-state snapshot if the log grew since the
+// last one, so that recovery after a crash rescans only recent batches.
+func (p *Partition) Checkpoint() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	end := p.log.EndOffset()
+	if p.closed || end == p.snapshotOffset {
+		return nil
+	}
+	if err := writeSnapshot(p.fs, p.dir, end, p.producers); err != nil {
+		return err
+	}
+	p.snapshotOffset = end
+	return nil
+}
+
+// Close snapshots producer state, flushes and closes the log.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.log.Err() == nil {
+		errs = append(errs, writeSnapshot(p.fs, p.dir, p.log.EndOffset(), p.producers))
+	}
+	errs = append(errs, p.log.Close())
+	p.wake()
+	return errors.Join(errs...)
+}
+
+// Delete closes the partition and removes its directory.
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	p.wake()
+	return p.log.Delete()
+}

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// errTooManyFiles is a transient accept failure: wait and retry.
+var errTooManyFiles = syscall.EMFILE
+
+// Config configures a Server.
+type Config struct {
+	Addr           string        // listen address, host:port
+	MaxRequestSize int32         // socket.request.max.bytes
+	IdleTimeout    time.Duration // connections.max.idle.ms; 0 = none
+	Logger         *slog.Logger
+}
+
+// Server accepts connections and serves requests on them.
+type Server struct {
+	cfg     Config
+	ln      net.Listener
+	handler Handler
+	logger  *slog.Logger
+
+	ctx    context.Context // cancelled at Shutdown: wakes long polls
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// Listen binds cfg.Addr and returns a server for it.
+func Listen(cfg Config, h Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
+	}
+	return New(ln, cfg, h), nil
+}
+
+// New returns a server for a bound listener (so the caller can learn the
+// real address, e.g. of port 0, before building the handler).
+func New(ln net.Listener, cfg Config, h Handler) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, ln: ln, handler: h, logger: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve() error {
+	var delay time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logger.Warn("accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		delay = 0
+		c := &conn{s: s, nc: nc, remote: nc.RemoteAddr()}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting, lets each connection finish the request it is
+// serving (long polls are woken and answer at once), closes idle
+// connections, and waits for all of them or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.ln.Close()
+	for c := range s.conns {
+		c.closeIfIdleLocked()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// conn is one client connection: one request in flight at a time, answered
+// in order.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote net.Addr
+	busy   bool // guarded by s.mu: a request is being served
+}
+
+// closeIfIdleLocked unblocks a connection waiting for its next request.
+func (c *conn) closeIfIdleLocked() {
+	if !c.busy {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// setBusy marks the connection busy or idle; it returns false if the server
+// is shutting down and the connection should close instead.
+func (c *conn) setBusy(busy bool) bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.busy = busy
+	return !c.s.closing
+}
+
+func (c *conn) serve() {
+	defer func() {
+		c.nc.Close()
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+		c.s.wg.Done()
+	}()
+	log := c.s.logger.With("remote", c.remote.String())
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	var out []byte
+	for {
+		if !c.setBusy(false) {
+			return
+		}
+		if t := c.s.cfg.IdleTimeout; t > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(t))
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			if !errors.Is(err, io.EOF) && !c.closingNow() {
+				log.Debug("connection closed while waiting for a request", "err", err)
+			}
+			return
+		}
+		if !c.setBusy(true) {
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > c.s.cfg.MaxRequestSize {
+			log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", c.s.cfg.MaxRequestSize)
+			return
+		}
+		c.nc.SetReadDeadline(time.Time{})
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			log.Warn("closing connection: request truncated", "size", size, "err", err)
+			return
+		}
+		req, err := ParseRequest(frame, c.s.handler)
+		if err != nil {
+			log.Warn("closing connection: malformed request", "err", err)
+			return
+		}
+		req.Remote = c.remote
+		resp, err := c.handle(req)
+		if err != nil {
+			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
+			return
+		}
+		if resp == nil {
+			continue
+		}
+		out = AppendResponse(out[:0], req, resp)
+		if _, err := c.nc.Write(out); err != nil {
+			log.Debug("closing connection: write failed", "err", err)
+			return
+		}
+		if cap(out) > 1<<20 {
+			out = nil // do not pin a large fetch response's buffer
+		}
+	}
+}
+
+func (c *conn) closingNow() bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.closing
+}
+
+// handle runs the handler, turning a panic into an error that closes only
+// this connection.
+func (c *conn) handle(req *Request) (resp kmsg.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.logger.Error("panic in request handler", "api", kmsg.NameForKey(req.Key), "version", req.Version,
+				"remote", c.remote.String(), "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("server: handler panic: %v", p)
+		}
+	}()
+	return c.s.handler.Handle(c.s.ctx, req)
+}
