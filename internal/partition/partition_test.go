@@ -1,0 +1,111 @@
+package partition
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/record/recordtest"
+	"github.com/gregor-dev/gregor/internal/storage"
+)
+
+var testCfg = &AppendConfig{MaxMessageBytes: 1 << 20, TimestampBeforeMaxMs: math.MaxInt64, TimestampAfterMaxMs: math.MaxInt64}
+
+func open(t *testing.T, dir string) *Partition {
+	t.Helper()
+	p, err := Open("t", 0, Options{FS: storage.OS, Dir: dir, Storage: storage.Options{SegmentBytes: 1 << 20, IndexIntervalBytes: 4096, SegmentIndexBytes: 1 << 20, FlushMessages: math.MaxInt64, FlushMs: math.MaxInt64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type testBatch struct {
+	raw []byte
+	h   *record.Header
+}
+
+func idem(pid int64, epoch int16, seq int32) testBatch {
+	b := recordtest.Simple(2, time.Now().UnixMilli())
+	b.ProducerID, b.ProducerEpoch, b.BaseSequence = pid, epoch, seq
+	raw := b.Encode()
+	h, err := record.Validate(raw)
+	if err != nil {
+		panic(err)
+	}
+	return testBatch{raw, &h}
+}
+
+func mustAppend(t *testing.T, p *Partition, b testBatch) AppendResult {
+	t.Helper()
+	res, err := p.Append(b.raw, b.h, testCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// After a crash (no snapshot at close), producer state is rebuilt from the
+// log, so a retried batch is still recognised as a duplicate.
+func TestPartitionProducerStateRebuiltAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	p := open(t, dir)
+	for seq := int32(0); seq < 10; seq += 2 {
+		mustAppend(t, p, idem(5, 0, seq))
+	}
+	if err := p.Checkpoint(); err != nil { // snapshot at offset 10
+		t.Fatal(err)
+	}
+	mustAppend(t, p, idem(5, 0, 10)) // after the snapshot: only in the log
+	// Crash: the partition is abandoned without Close.
+	p2 := open(t, dir)
+	defer p2.Close()
+	if res := mustAppend(t, p2, idem(5, 0, 10)); res.BaseOffset != 10 {
+		t.Fatalf("retry after crash: offset %d, want the original 10", res.BaseOffset)
+	}
+	if res := mustAppend(t, p2, idem(5, 0, 8)); res.BaseOffset != 8 {
+		t.Fatalf("older retry after crash: offset %d, want 8", res.BaseOffset)
+	}
+	gap := idem(5, 0, 14)
+	if _, err := p2.Append(gap.raw, gap.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap after crash: %v", err)
+	}
+	if res := mustAppend(t, p2, idem(5, 0, 12)); res.BaseOffset != 12 {
+		t.Fatalf("next batch: offset %d", res.BaseOffset)
+	}
+}
+
+func TestPartitionCorruptSnapshotFallsBackToLog(t *testing.T) {
+	dir := t.TempDir()
+	p := open(t, dir)
+	mustAppend(t, p, idem(9, 0, 0))
+	p.Close()
+	if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p2 := open(t, dir)
+	defer p2.Close()
+	if res := mustAppend(t, p2, idem(9, 0, 0)); res.BaseOffset != 0 {
+		t.Fatalf("duplicate not detected after snapshot loss: %d", res.BaseOffset)
+	}
+}
+
+func TestPartitionTimestampBounds(t *testing.T) {
+	p := open(t, t.TempDir())
+	defer p.Close()
+	cfg := *testCfg
+	cfg.TimestampBeforeMaxMs = 1000
+	raw := recordtest.Simple(1, time.Now().UnixMilli()-60000).Encode()
+	h, _ := record.Validate(raw)
+	if _, err := p.Append(raw, &h, &cfg); !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("old timestamp accepted: %v", err)
+	}
+	cfg.MaxMessageBytes = 10
+	if _, err := p.Append(raw, &h, &cfg); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("large batch accepted: %v", err)
+	}
+}
