@@ -268,10 +268,8 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (*Topic, TopicSp
 	if spec.ReplicationFactor > 1 {
 		return nil, spec, fmt.Errorf("%w: replication factor %d is larger than the 1 available broker", ErrInvalidReplicationFactor, spec.ReplicationFactor)
 	}
-	for k, v := range spec.Configs {
-		if err := config.ValidateTopicConfig(k, v); err != nil {
-			return nil, spec, err
-		}
+	if err := config.ValidateTopicConfigs(b.cfg, spec.Configs); err != nil {
+		return nil, spec, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -414,18 +412,27 @@ func (b *Broker) CreatePartitions(name string, total int32, validateOnly bool) e
 }
 
 // SetTopicConfig replaces the topic's configuration overrides, validating
-// each one, and applies them live.
+// them, and applies them live.
 func (b *Broker) SetTopicConfig(name string, overrides map[string]string, validateOnly bool) error {
-	for k, v := range overrides {
-		if err := config.ValidateTopicConfig(k, v); err != nil {
-			return err
-		}
-	}
+	return b.UpdateTopicConfig(name, func(map[string]string) (map[string]string, error) { return overrides, nil }, validateOnly)
+}
+
+// UpdateTopicConfig computes the topic's new overrides from its current ones
+// with edit, validates and applies them, all under the broker lock so that
+// concurrent incremental changes do not lose each other's updates.
+func (b *Broker) UpdateTopicConfig(name string, edit func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[name]
 	if !ok {
 		return ErrUnknownTopic
+	}
+	overrides, err := edit(t.conf.Overrides())
+	if err != nil {
+		return err
+	}
+	if err := config.ValidateTopicConfigs(b.cfg, overrides); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil
@@ -436,13 +443,28 @@ func (b *Broker) SetTopicConfig(name string, overrides map[string]string, valida
 		t.conf = old
 		return err
 	}
+	b.applyTopicConfigLocked(t)
+	b.logger.Info("topic config changed", "topic", name, "overrides", overrides)
+	return nil
+}
+
+// RefreshTopicConfigs re-derives every topic's cached append and storage
+// settings after a dynamic broker config change, since topics without an
+// override inherit the broker's values.
+func (b *Broker) RefreshTopicConfigs() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.topics {
+		b.applyTopicConfigLocked(t)
+	}
+}
+
+func (b *Broker) applyTopicConfigLocked(t *Topic) {
 	t.appendCfg.Store(appendConfig(t.conf))
 	so := storageOptions(t.conf)
 	for _, p := range t.parts {
 		p.SetStorageOptions(so)
 	}
-	b.logger.Info("topic config changed", "topic", name, "overrides", overrides)
-	return nil
 }
 
 // AllocateProducerID hands out a producer id never used before on this

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/config"
+	"github.com/gregor-dev/gregor/internal/handlers"
+	"github.com/gregor-dev/gregor/internal/server"
+)
+
+// shutdownGrace bounds how long in-flight requests may take at shutdown.
+const shutdownGrace = 5 * time.Second
+
+type serveFlags struct {
+	configFile string
+	sets       []string
+	dataDir    string
+	listen     string
+	advertise  string
+	nodeID     int32
+	logLevel   string
+}
+
+func serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker",
+		Long: `Run a broker. With no flags: a single node (node.id 1) listening on :9092,
+advertised as localhost:9092, data in ./gregor-data, topics auto-created.
+
+Configuration uses Apache Kafka's server.properties names. Sources, lowest
+precedence first: built-in defaults, --config FILE, GREGOR_* environment
+variables (log.segment.bytes → GREGOR_LOG_SEGMENT_BYTES), --set key=value,
+then the dedicated flags below.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.configFile, "config", "", "server.properties-style configuration file")
+	fl.StringArrayVar(&f.sets, "set", nil, "set a Kafka broker config, key=value (repeatable)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (log.dirs; default ./gregor-data)")
+	fl.StringVar(&f.listen, "listen", "", "listen address HOST:PORT (listeners; default :9092)")
+	fl.StringVar(&f.advertise, "advertise", "", "address given to clients HOST:PORT (advertised.listeners; default: the listen address, localhost for a wildcard host)")
+	fl.Int32Var(&f.nodeID, "node-id", 0, "node id (node.id; default 1)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+
+	sets := append([]string(nil), f.sets...)
+	fl := cmd.Flags()
+	if fl.Changed("data-dir") {
+		sets = append(sets, "log.dirs="+f.dataDir)
+	}
+	if fl.Changed("listen") {
+		sets = append(sets, "listeners="+f.listen)
+	}
+	if fl.Changed("advertise") {
+		sets = append(sets, "advertised.listeners="+f.advertise)
+	}
+	if fl.Changed("node-id") {
+		sets = append(sets, "node.id="+strconv.Itoa(int(f.nodeID)))
+	}
+	cfg, err := config.Load(config.LoadOptions{File: f.configFile, Sets: sets, Env: os.Environ()})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	advertised := advertisedAddr(cfg, ln.Addr())
+
+	b, err := broker.Open(cfg, broker.Options{Logger: logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h, err := handlers.New(b, advertised, logger)
+	if err != nil {
+		ln.Close()
+		b.Close()
+		return err
+	}
+	srv := server.New(ln, server.Config{
+		MaxRequestSize: cfg.Int("socket.request.max.bytes"),
+		IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+		Logger:         logger,
+	}, h)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	logger.Info("broker ready", "addr", ln.Addr().String(), "advertised", advertised,
+		"node.id", cfg.NodeID(), "cluster.id", b.ClusterID(), "data.dir", cfg.DataDir())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	var runErr error
+	select {
+	case s := <-sigs:
+		logger.Info("shutting down", "signal", s.String())
+	case runErr = <-serveErr:
+		logger.Error("listener failed; shutting down", "err", runErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("connections still busy at the shutdown deadline were closed", "err", err)
+	}
+	if err := b.Close(); err != nil {
+		logger.Error("closing the logs", "err", err)
+		return err
+	}
+	logger.Info("broker stopped")
+	return runErr
+}
+
+// advertisedAddr is advertised.listeners when set, else the bound address
+// (which has the real port when listening on port 0) with a wildcard host
+// shown as localhost.
+func advertisedAddr(cfg *config.Broker, bound net.Addr) string {
+	if cfg.String("advertised.listeners") != "" {
+		return cfg.AdvertisedAddr()
+	}
+	host, _, _ := net.SplitHostPort(cfg.AdvertisedAddr())
+	_, port, _ := net.SplitHostPort(bound.String())
+	return net.JoinHostPort(host, port)
+}

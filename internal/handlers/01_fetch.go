@@ -1,0 +1,132 @@
+package handlers
+
+// Fetch, key 1, versions 4-18.
+//
+// v4 (KIP-98) adds the isolation level and last stable offset, the first
+// version that carries RecordBatch v2 unconverted; v5 log start offset; v7
+// (KIP-227) fetch sessions; v9 (KIP-320) current leader epoch; v11 (KIP-392)
+// rack and preferred read replica; v12 flexible, diverging epochs; v13
+// (KIP-516) topics by id; v15-v18 replica state and tagged fields for KRaft.
+//
+// The request long-polls: it is answered once MinBytes are available, an
+// error is to report, MaxWaitMillis has passed, or the server shuts down.
+// Incremental fetch sessions are not offered: every response carries session
+// id 0, which tells clients to keep sending full requests (KIP-227 allows a
+// broker to refuse sessions this way). Bytes are whole batches as stored.
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/server"
+)
+
+// maxFetchWait bounds a long poll whatever the client asks.
+const maxFetchWait = 5 * time.Minute
+
+func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	if req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		resp, size, failed, changed := h.fetchOnce(req)
+		if size >= int64(req.MinBytes) || failed || wait == 0 {
+			return resp, nil
+		}
+		cases := make([]reflect.SelectCase, 0, len(changed)+2)
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+		for _, c := range changed {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+		}
+		switch i, _, _ := reflect.Select(cases); i {
+		case 0, 1:
+			resp, _, _, _ = h.fetchOnce(req)
+			return resp, nil
+		}
+	}
+}
+
+// fetchOnce reads every requested partition once. It returns the response,
+// the record bytes in it, whether any partition has an error to report, and
+// the channels that signal new data on the partitions read.
+func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, size int64, failed bool, changed []<-chan struct{}) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
+	remaining := int64(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var (
+			t    *broker.Topic
+			tErr error
+			ok   bool
+		)
+		if req.Version >= 13 {
+			if t, ok = h.b.TopicByID(rt.TopicID); !ok {
+				tErr = kerr.UnknownTopicID
+			}
+		} else if t, ok = h.b.Topic(rt.Topic); !ok {
+			tErr = broker.ErrUnknownTopic
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			// Kafka answers empty records, never null: librdkafka rejects
+			// a null record set (MessageSetSize -1).
+			sp.RecordBatches = []byte{}
+			err := tErr
+			var p *partition.Partition
+			if err == nil {
+				_, p, err = h.b.Partition(t.Name, rp.Partition)
+			}
+			if err == nil {
+				err = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if err == nil {
+				limit := min(int64(max(rp.PartitionMaxBytes, 0)), remaining)
+				// KIP-74: the first batch of the response is returned
+				// whole even above the limits, so consumers never stall.
+				// Take the change signal before reading, so an append
+				// racing with the read still wakes the long poll.
+				ch := p.Changed()
+				var res partition.FetchResult
+				res, err = p.Fetch(rp.FetchOffset, int32(limit), size == 0, nil)
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				if err == nil {
+					if len(res.Records) > 0 {
+						sp.RecordBatches = res.Records
+					}
+					size += int64(len(res.Records))
+					remaining = max(remaining-int64(len(res.Records)), 0)
+					changed = append(changed, ch)
+				}
+			}
+			if err != nil {
+				sp.ErrorCode = h.errCode(err)
+				failed = true
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, size, failed, changed
+}

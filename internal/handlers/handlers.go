@@ -1,0 +1,190 @@
+// Package handlers serves the Kafka APIs: one file per API key (named
+// NN_name.go after the key) whose header lists the versions served and the
+// KIPs that shaped them. This file holds the version table, dispatch and the
+// mapping of Go errors to Kafka error codes, which happens only here.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/config"
+	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/server"
+	"github.com/gregor-dev/gregor/internal/storage"
+)
+
+// Handlers serves requests against one broker.
+type Handlers struct {
+	b      *broker.Broker
+	host   string // advertised host and port
+	port   int32
+	logger *slog.Logger
+	now    func() time.Time
+	apis   map[int16]api
+}
+
+type api struct {
+	min, max int16
+	serve    func(ctx context.Context, r *server.Request) (kmsg.Response, error)
+}
+
+// typed adapts a handler of one request type to the table.
+func typed[R kmsg.Request](f func(ctx context.Context, r *server.Request, req R) (kmsg.Response, error)) func(context.Context, *server.Request) (kmsg.Response, error) {
+	return func(ctx context.Context, r *server.Request) (kmsg.Response, error) {
+		req, ok := r.Body.(R)
+		if !ok {
+			return nil, fmt.Errorf("handlers: request body %T for key %d", r.Body, r.Key)
+		}
+		return f(ctx, r, req)
+	}
+}
+
+// New returns the handlers for b, advertising addr (host:port) as this
+// broker's address.
+func New(b *broker.Broker, advertised string, logger *slog.Logger) (*Handlers, error) {
+	host, portStr, err := net.SplitHostPort(advertised)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: advertised address %q: %w", advertised, err)
+	}
+	port, err := strconv.ParseInt(portStr, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: advertised port %q: %w", portStr, err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := &Handlers{b: b, host: host, port: int32(port), logger: logger, now: time.Now}
+	// The served versions: from the oldest that today's clients send (and
+	// that carry RecordBatch v2 where records are involved) to the newest
+	// kmsg knows.
+	h.apis = map[int16]api{
+		0:  {3, 13, typed(h.produce)},
+		1:  {4, 18, typed(h.fetch)},
+		2:  {0, 11, typed(h.listOffsets)},
+		3:  {0, 13, typed(h.metadata)},
+		18: {0, 5, typed(h.apiVersions)},
+		19: {0, 7, typed(h.createTopics)},
+		20: {0, 6, typed(h.deleteTopics)},
+		21: {0, 2, typed(h.deleteRecords)},
+		22: {0, 5, typed(h.initProducerID)},
+		23: {0, 4, typed(h.offsetForLeaderEpoch)},
+		32: {0, 4, typed(h.describeConfigs)},
+		33: {0, 2, typed(h.alterConfigs)},
+		37: {0, 3, typed(h.createPartitions)},
+		44: {0, 1, typed(h.incrementalAlterConfigs)},
+		60: {0, 2, typed(h.describeCluster)},
+	}
+	for key, a := range h.apis {
+		if req := kmsg.RequestForKey(key); req == nil || req.MaxVersion() < a.max {
+			return nil, fmt.Errorf("handlers: kmsg cannot encode %s v%d", kmsg.NameForKey(key), a.max)
+		}
+	}
+	return h, nil
+}
+
+// Versions implements server.Handler.
+func (h *Handlers) Versions(key int16) (min, max int16, ok bool) {
+	a, ok := h.apis[key]
+	return a.min, a.max, ok
+}
+
+// Handle implements server.Handler.
+func (h *Handlers) Handle(ctx context.Context, r *server.Request) (kmsg.Response, error) {
+	a, ok := h.apis[r.Key]
+	if !ok {
+		return nil, fmt.Errorf("handlers: api key %d not served", r.Key)
+	}
+	return a.serve(ctx, r)
+}
+
+// errCode maps an error from the broker's packages to a Kafka error code.
+// Unexpected errors are logged and answered UNKNOWN_SERVER_ERROR.
+func (h *Handlers) errCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	switch {
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, broker.ErrUnknownTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, broker.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, broker.ErrInvalidTopic):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, broker.ErrInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, broker.ErrInvalidReplicationFactor):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, broker.ErrDeletionDisabled):
+		return kerr.TopicDeletionDisabled.Code
+	case errors.Is(err, config.ErrUnknownKey), errors.Is(err, config.ErrInvalidValue):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, partition.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, partition.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, partition.ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, partition.ErrInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
+	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrMagic):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, storage.ErrStorage):
+		h.logger.Error("storage error", "err", err)
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, storage.ErrClosed), errors.Is(err, broker.ErrClosed):
+		// The partition is going away (deletion or shutdown): the client
+		// refreshes its metadata and retries.
+		return kerr.NotLeaderForPartition.Code
+	}
+	h.logger.Error("unexpected error answered UNKNOWN_SERVER_ERROR", "err", err)
+	return kerr.UnknownServerError.Code
+}
+
+// errMessage is the message for a response's ErrorMessage field, nil if none.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}
+
+// checkLeaderEpoch applies KIP-320's fencing of a client's view of the
+// leader epoch: -1 means the client does not know it.
+func checkLeaderEpoch(current, ours int32) error {
+	switch {
+	case current < 0 || current == ours:
+		return nil
+	case current < ours:
+		return kerr.FencedLeaderEpoch
+	default:
+		return kerr.UnknownLeaderEpoch
+	}
+}
+
+// Authorized-operation bits (Kafka AclOperation codes) reported when a
+// client asks: without an authorizer every operation is allowed.
+const (
+	topicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11 // READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE_CONFIGS ALTER_CONFIGS
+	// CREATE ALTER DESCRIBE CLUSTER_ACTION DESCRIBE_CONFIGS ALTER_CONFIGS IDEMPOTENT_WRITE CREATE_TOKENS DESCRIBE_TOKENS
+	clusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12 | 1<<13 | 1<<14
+	operationsOmitted = -2147483648
+)
