@@ -12,7 +12,8 @@ package handlers
 // error is to report, MaxWaitMillis has passed, or the server shuts down.
 // Incremental fetch sessions are not offered: every response carries session
 // id 0, which tells clients to keep sending full requests (KIP-227 allows a
-// broker to refuse sessions this way). Bytes are whole batches as stored.
+// broker to refuse sessions this way). Record bytes are whole batches as
+// stored, sent from the segment files with sendfile (fetch_response.go).
 
 import (
 	"context"
@@ -25,6 +26,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/server"
+	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // maxFetchWait bounds a long poll whatever the client asks.
@@ -62,8 +64,8 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 // fetchOnce reads every requested partition once. It returns the response,
 // the record bytes in it, whether any partition has an error to report, and
 // the channels that signal new data on the partitions read.
-func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, size int64, failed bool, changed []<-chan struct{}) {
-	resp = req.ResponseKind().(*kmsg.FetchResponse)
+func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size int64, failed bool, changed []<-chan struct{}) {
+	resp = &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 	remaining := int64(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
 		remaining = 1<<31 - 1
@@ -84,6 +86,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, 
 		} else if t, ok = h.b.Topic(rt.Topic); !ok {
 			tErr = broker.ErrUnknownTopic
 		}
+		slices := make([]storage.Slice, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewFetchResponseTopicPartition()
@@ -108,15 +111,16 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, 
 				// Take the change signal before reading, so an append
 				// racing with the read still wakes the long poll.
 				ch := p.Changed()
-				var res partition.FetchResult
-				res, err = p.Fetch(rp.FetchOffset, int32(limit), size == 0, nil)
+				var (
+					slice storage.Slice
+					res   partition.FetchResult
+				)
+				slice, res, err = p.FetchSlice(rp.FetchOffset, int32(limit), size == 0)
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				if err == nil {
-					if len(res.Records) > 0 {
-						sp.RecordBatches = res.Records
-					}
-					size += int64(len(res.Records))
-					remaining = max(remaining-int64(len(res.Records)), 0)
+					slices[j] = slice
+					size += slice.Size
+					remaining = max(remaining-slice.Size, 0)
 					changed = append(changed, ch)
 				}
 			}
@@ -127,6 +131,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, 
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+		resp.records = append(resp.records, slices)
 	}
 	return resp, size, failed, changed
 }

@@ -248,18 +248,23 @@ type FetchResult struct {
 }
 
 // Fetch reads whole batches from offset, at most maxBytes (at least one
-// batch when minOne), below the high watermark. dst is reused for the bytes.
+// batch when minOne), below the high watermark, appending them to dst.
 func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool, dst []byte) (FetchResult, error) {
+	slice, res, err := p.FetchSlice(offset, maxBytes, minOne)
+	if err == nil && slice.Size > 0 {
+		res.Records, err = slice.ReadInto(dst)
+	}
+	return res, err
+}
+
+// FetchSlice is Fetch without reading: it returns the byte range of a
+// segment file that holds the batches, for the caller to send as it is on
+// disk (sendfile) or read. Records is left nil.
+func (p *Partition) FetchSlice(offset int64, maxBytes int32, minOne bool) (storage.Slice, FetchResult, error) {
 	hw := p.HighWatermark()
 	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
 	rr, err := p.log.Read(offset, maxBytes, hw, minOne)
-	if err != nil {
-		return res, err
-	}
-	if rr.Slice.Size > 0 {
-		res.Records, err = rr.Slice.ReadInto(dst)
-	}
-	return res, err
+	return rr.Slice, res, err
 }
 
 // HighWatermark is the offset below which records are committed. A single

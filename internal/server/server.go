@@ -207,8 +207,13 @@ func (c *conn) serve() {
 		if resp == nil {
 			continue
 		}
-		out = AppendResponse(out[:0], req, resp)
-		if _, err := c.nc.Write(out); err != nil {
+		if st, ok := resp.(Streamer); ok {
+			out, err = writeStream(c.nc, out, req, st, resp.IsFlexible() && req.Key != ApiVersionsKey)
+		} else {
+			out = AppendResponse(out[:0], req, resp)
+			_, err = c.nc.Write(out)
+		}
+		if err != nil {
 			log.Debug("closing connection: write failed", "err", err)
 			return
 		}
