@@ -65,6 +65,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
+	// Catch signals before anything else, so one that arrives during start-up
+	// (or right after the ready line) still means a clean shutdown.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 
 	sets := append([]string(nil), f.sets...)
 	fl := cmd.Flags()
@@ -113,9 +118,6 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	logger.Info("broker ready", "addr", ln.Addr().String(), "advertised", advertised,
 		"node.id", cfg.NodeID(), "cluster.id", b.ClusterID(), "data.dir", cfg.DataDir())
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	var runErr error
 	select {
 	case s := <-sigs:
