@@ -164,6 +164,7 @@ func (c *conn) serve() {
 	}()
 	log := c.s.logger.With("remote", c.remote.String())
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	releaser, _ := c.s.handler.(FrameReleaser)
 	var sizeBuf [4]byte
 	var out []byte
 	for {
@@ -188,7 +189,7 @@ func (c *conn) serve() {
 			return
 		}
 		c.nc.SetReadDeadline(time.Time{})
-		frame := make([]byte, size)
+		frame := getFrame(int(size))
 		if _, err := io.ReadFull(br, frame); err != nil {
 			log.Warn("closing connection: request truncated", "size", size, "err", err)
 			return
@@ -204,7 +205,11 @@ func (c *conn) serve() {
 			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
 			return
 		}
+		release := releaser != nil && releaser.ReleasesFrame(req.Key)
 		if resp == nil {
+			if release {
+				putFrame(frame)
+			}
 			continue
 		}
 		if st, ok := resp.(Streamer); ok {
@@ -216,6 +221,9 @@ func (c *conn) serve() {
 		if err != nil {
 			log.Debug("closing connection: write failed", "err", err)
 			return
+		}
+		if release {
+			putFrame(frame)
 		}
 		if cap(out) > 1<<20 {
 			out = nil // do not pin a large fetch response's buffer
