@@ -10,16 +10,19 @@ package handlers
 // checks idempotent sequences and assigns offsets in place.
 //
 // acks=0 sends no response; acks=1 and acks=-1 answer once the batch is in
-// the log. A single broker is its partitions' whole ISR, so acks=-1 is
+// the log and, when the flush policy asks (flush.messages=1), on disk: all
+// partitions are written first, then their fsyncs run together. A single broker is its partitions' whole ISR, so acks=-1 is
 // refused with NOT_ENOUGH_REPLICAS only when min.insync.replicas > 1.
 
 import (
 	"context"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/server"
 )
@@ -36,6 +39,7 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 		topLevel = kerr.TransactionalIDAuthorizationFailed
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	var syncs []pendingSync
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
@@ -62,17 +66,30 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			err := tErr
 			if err == nil {
-				err = h.produceOne(t, rp, req.Acks, &sp)
+				var ps pendingSync
+				ps, err = h.produceOne(t, rp, req.Acks, &sp)
+				if ps.p != nil {
+					ps.topic, ps.partition = i, j
+					syncs = append(syncs, ps)
+				}
 			}
 			if err != nil {
-				sp.ErrorCode = h.errCode(err)
-				if req.Version >= 8 {
-					sp.ErrorMessage = errMessage(err)
-				}
+				h.setProduceError(req.Version, &sp, err)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	// Every partition is written; now wait for the fsyncs the flush policy
+	// asks for, all at once, so they overlap with each other and group with
+	// other producers' (group commit).
+	for k, err := range waitSyncs(syncs) {
+		if err != nil {
+			s := syncs[k]
+			sp := &resp.Topics[s.topic].Partitions[s.partition]
+			sp.BaseOffset, sp.LogAppendTime = -1, -1
+			h.setProduceError(req.Version, sp, err)
+		}
 	}
 	if req.Acks == 0 {
 		return nil, nil
@@ -80,24 +97,65 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 	return resp, nil
 }
 
-func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) error {
+func (h *Handlers) setProduceError(version int16, sp *kmsg.ProduceResponseTopicPartition, err error) {
+	sp.ErrorCode = h.errCode(err)
+	if version >= 8 {
+		sp.ErrorMessage = errMessage(err)
+	}
+}
+
+// pendingSync is an appended batch waiting for the fsync that must precede
+// its acknowledgement.
+type pendingSync struct {
+	p                *partition.Partition
+	upTo             int64
+	topic, partition int
+}
+
+// waitSyncs runs the pending fsyncs concurrently and returns their errors.
+func waitSyncs(syncs []pendingSync) []error {
+	errs := make([]error, len(syncs))
+	switch len(syncs) {
+	case 0:
+	case 1:
+		errs[0] = syncs[0].p.Sync(syncs[0].upTo)
+	default:
+		var wg sync.WaitGroup
+		for k := range syncs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[k] = syncs[k].p.Sync(syncs[k].upTo)
+			}()
+		}
+		wg.Wait()
+	}
+	return errs
+}
+
+// produceOne validates and appends one partition's batch. If the flush
+// policy wants an fsync before the acknowledgement, it is returned pending.
+func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (pendingSync, error) {
 	_, p, err := h.b.Partition(t.Name, rp.Partition)
 	if err != nil {
-		return err
+		return pendingSync{}, err
 	}
 	cfg := t.AppendConfig()
 	if acks == -1 && cfg.MinInsyncReplicas > 1 {
-		return kerr.NotEnoughReplicas
+		return pendingSync{}, kerr.NotEnoughReplicas
 	}
 	hdr, err := record.Validate(rp.Records)
 	if err != nil {
-		return err
+		return pendingSync{}, err
 	}
-	res, err := p.Append(rp.Records, &hdr, cfg)
+	res, syncTo, err := p.AppendAsync(rp.Records, &hdr, cfg)
 	sp.LogStartOffset = res.LogStartOffset
 	if err != nil {
-		return err
+		return pendingSync{}, err
 	}
 	sp.BaseOffset, sp.LogAppendTime = res.BaseOffset, res.LogAppendTime
-	return nil
+	if syncTo < 0 {
+		return pendingSync{}, nil
+	}
+	return pendingSync{p: p, upTo: syncTo}, nil
 }

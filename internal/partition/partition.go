@@ -159,37 +159,53 @@ func (p *Partition) name() string { return fmt.Sprintf("%s-%d", p.Topic, p.Index
 
 // Append validates the batch against the producer state and the topic
 // configuration, stamps the leader epoch (and LogAppendTime), assigns
-// offsets and appends it. h must come from record.Validate(batch). A
-// duplicate of a recent idempotent batch is not appended again: the result
-// carries the original offset, as Kafka answers.
+// offsets and appends it, returning once the flush policy is satisfied. h
+// must come from record.Validate(batch). A duplicate of a recent idempotent
+// batch is not appended again: the result carries the original offset, as
+// Kafka answers.
 func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (AppendResult, error) {
-	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	res, syncTo, err := p.AppendAsync(batch, h, cfg)
+	if err == nil && syncTo >= 0 {
+		err = p.Sync(syncTo)
+	}
+	return res, err
+}
+
+// AppendAsync is Append without the flush policy's fsync: if one is due,
+// syncTo is the offset to pass to Sync before acknowledging (else -1). The
+// fsync runs outside the partition's lock, so appends from other producers
+// continue and share it (group commit).
+func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfig) (res AppendResult, syncTo int64, err error) {
+	res = AppendResult{BaseOffset: -1, LogAppendTime: -1}
 	if h.Size() > cfg.MaxMessageBytes {
-		return res, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
+		return res, -1, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return res, ErrClosed
+		return res, -1, ErrClosed
 	}
 	res.LogStartOffset = p.log.StartOffset()
 	now := p.now().UnixMilli()
 	if !cfg.LogAppendTime {
 		if err := checkTimestamps(h, now, cfg); err != nil {
-			return res, err
+			return res, -1, err
 		}
 	}
 	if h.Idempotent() {
 		dup, isDup, err := p.producers.check(h)
 		if err != nil {
-			return res, err
+			return res, -1, err
 		}
 		if isDup {
 			res.BaseOffset = dup.FirstOffset
 			if cfg.LogAppendTime {
 				res.LogAppendTime = dup.Timestamp
 			}
-			return res, nil
+			// Answered like Kafka, at once. (With flush.messages=1 a
+			// retry racing its original's fsync may be acknowledged a
+			// moment before that fsync ends.)
+			return res, -1, nil
 		}
 	}
 	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch)
@@ -198,9 +214,9 @@ func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (A
 		h.MaxTimestamp = now
 		res.LogAppendTime = now
 	}
-	base, err := p.log.Append(batch)
+	base, syncTo, err := p.log.AppendAsync(batch)
 	if err != nil {
-		return res, err
+		return res, -1, err
 	}
 	h.BaseOffset = base
 	res.BaseOffset = base
@@ -208,8 +224,11 @@ func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (A
 		p.producers.update(h)
 	}
 	p.wake()
-	return res, nil
+	return res, syncTo, nil
 }
+
+// Sync returns once every batch below upTo is durable (see storage.Log.Sync).
+func (p *Partition) Sync(upTo int64) error { return p.log.Sync(upTo) }
 
 // checkTimestamps applies message.timestamp.before/after.max.ms to the
 // batch's first and max timestamps.

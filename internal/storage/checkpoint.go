@@ -13,6 +13,7 @@ import (
 // version line ("0"), as Kafka's checkpoint files do.
 const (
 	startOffsetFile   = "log-start-offset-checkpoint"
+	recoveryPointFile = "recovery-point-offset-checkpoint"
 	cleanShutdownFile = ".kafka_cleanshutdown"
 	checkpointVersion = "0"
 )
@@ -60,17 +61,21 @@ func encodeStartOffset(off int64) []byte {
 	return []byte(checkpointVersion + "\n" + strconv.FormatInt(off, 10) + "\n")
 }
 
-func decodeStartOffset(data []byte) (int64, error) {
-	lines, err := checkpointLines(startOffsetFile, data)
+func decodeStartOffset(data []byte) (int64, error) { return decodeOffset(startOffsetFile, data) }
+
+// decodeOffset reads a one-offset checkpoint (the start offset, or the
+// recovery point in recovery-point-offset-checkpoint, same layout).
+func decodeOffset(name string, data []byte) (int64, error) {
+	lines, err := checkpointLines(name, data)
 	if err != nil {
 		return 0, err
 	}
 	if len(lines) != 1 {
-		return 0, fmt.Errorf("%w: %s: %d lines", ErrCorrupt, startOffsetFile, len(lines))
+		return 0, fmt.Errorf("%w: %s: %d lines", ErrCorrupt, name, len(lines))
 	}
 	off, err := strconv.ParseInt(lines[0], 10, 64)
 	if err != nil || off < 0 {
-		return 0, fmt.Errorf("%w: %s: bad offset %q", ErrCorrupt, startOffsetFile, lines[0])
+		return 0, fmt.Errorf("%w: %s: bad offset %q", ErrCorrupt, name, lines[0])
 	}
 	return off, nil
 }

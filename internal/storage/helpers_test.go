@@ -145,6 +145,9 @@ func equalBatches(t testing.TB, got, want [][]byte) {
 // crash abandons the log as a killed process would: no flush, no final
 // index entries, no clean-shutdown marker.
 func crash(l *Log) {
+	// A process may die at any point after a rolled segment's background
+	// sync; letting it finish keeps the test deterministic.
+	l.flush.rolls.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed.Store(true)

@@ -87,8 +87,9 @@ func (o Options) withDefaults() Options {
 // Log is one partition's log. It is safe for concurrent use: writes are
 // serialized by mu; reads run alongside them without it.
 type Log struct {
-	fs  FS
-	dir string
+	fs     FS
+	dir    string
+	logger *slog.Logger // the logger at Open, for paths without Log.mu
 
 	segs   atomic.Pointer[[]*segment] // ascending base offsets; replaced, never edited
 	leo    atomic.Int64
@@ -96,6 +97,8 @@ type Log struct {
 	failed atomic.Pointer[error] // sticky ErrStorage
 	closed atomic.Bool
 	epochs epochCache
+
+	flush flushState // group commit and the recovery point; see flush.go
 
 	mu        sync.Mutex
 	opts      Options    // guarded by mu
@@ -121,15 +124,7 @@ func (l *Log) Err() error {
 }
 
 // failLocked makes err sticky and returns it wrapped in ErrStorage.
-func (l *Log) failLocked(op string, err error) error {
-	if old := l.Err(); old != nil {
-		return old
-	}
-	err = fmt.Errorf("%w: %s %s: %w", ErrStorage, op, l.dir, err)
-	l.failed.Store(&err)
-	l.opts.Logger.Error("storage: log failed, refusing writes", "dir", l.dir, "op", op, "err", err)
-	return err
-}
+func (l *Log) failLocked(op string, err error) error { return l.fail(op, err) }
 
 func (l *Log) usable() error {
 	if l.closed.Load() {
@@ -154,58 +149,81 @@ func (l *Log) Size() int64 {
 }
 
 // Append writes one validated batch at the end of the log, setting its base
-// offset (in place) to the LEO, and returns that offset. The caller has
-// already stamped the leader epoch and any LogAppendTime.
+// offset (in place) to the LEO, and returns that offset once the flush
+// policy is satisfied. The caller has already stamped the leader epoch and
+// any LogAppendTime.
 func (l *Log) Append(batch []byte) (baseOffset int64, err error) {
+	base, syncTo, err := l.AppendAsync(batch)
+	if err == nil && syncTo >= 0 {
+		err = l.Sync(syncTo)
+	}
+	return base, err
+}
+
+// AppendAsync is Append without waiting for the flush policy's fsync: when
+// the policy wants one, syncTo is the offset the caller must pass to Sync
+// before acknowledging the batch (else -1). Callers appending to several
+// logs write them all first and then wait, so their fsyncs overlap and
+// group with other writers' (group commit).
+func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return -1, err
+		return -1, -1, err
 	}
 	h, err := record.ReadHeader(batch)
 	if err != nil || h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
-		return -1, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
+		return -1, -1, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
 	}
 	base := l.leo.Load()
 	record.SetBaseOffset(batch, base)
 	h.BaseOffset = base
 	if err := l.appendLocked(batch, &h); err != nil {
-		return -1, err
+		return -1, -1, err
 	}
-	return base, l.maybeFlushLocked()
+	return base, l.flushDueLocked(), nil
 }
 
 // AppendAssigned appends batches whose offsets are already set (a follower's
 // copy of the leader's log): their base offsets must continue from the LEO
-// without gaps, and their CRCs must hold.
+// without gaps, and their CRCs must hold. It returns once the flush policy
+// is satisfied.
 func (l *Log) AppendAssigned(batches []byte) error {
+	syncTo, err := l.appendAssigned(batches)
+	if err == nil && syncTo >= 0 {
+		err = l.Sync(syncTo)
+	}
+	return err
+}
+
+func (l *Log) appendAssigned(batches []byte) (syncTo int64, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return err
+		return -1, err
 	}
 	next := l.leo.Load()
 	for rest := batches; len(rest) > 0; {
 		h, b, r, err := record.Next(rest)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadBatch, err)
+			return -1, fmt.Errorf("%w: %w", ErrBadBatch, err)
 		}
 		if h.BaseOffset != next || h.LastOffsetDelta < 0 {
-			return fmt.Errorf("%w: batch at offset %d, log expects %d", ErrBadBatch, h.BaseOffset, next)
+			return -1, fmt.Errorf("%w: batch at offset %d, log expects %d", ErrBadBatch, h.BaseOffset, next)
 		}
 		if err := record.CheckCRC(b); err != nil {
-			return err
+			return -1, err
 		}
 		next, rest = h.NextOffset(), r
 	}
 	for rest := batches; len(rest) > 0; {
 		h, b, r, _ := record.Next(rest)
 		if err := l.appendLocked(b, &h); err != nil {
-			return err
+			return -1, err
 		}
 		rest = r
 	}
-	return l.maybeFlushLocked()
+	return l.flushDueLocked(), nil
 }
 
 // appendLocked writes one batch with its base offset set to the LEO.
@@ -272,18 +290,19 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// rollLocked finishes and fsyncs the active segment (recovery only scans the
-// active one) and opens a new one at the LEO.
+// rollLocked finishes the active segment and opens a new one at the LEO.
+// The finished segment is fsynced in the background (syncRolled): a roll
+// must not stall appends for the seconds a 1 GiB fsync can take, and until
+// it is durable the recovery point stays below it, so an unclean restart
+// rescans it.
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
 	if err := old.finish(); err != nil {
 		return l.failLocked("roll", err)
 	}
-	if err := old.sync(); err != nil {
-		return l.failLocked("roll", err)
-	}
+	end := l.leo.Load()
 	l.unflushed, l.lastFlush = 0, l.nowMs()
-	s, _, err := openSegment(l.fs, l.dir, l.leo.Load(), true)
+	s, _, err := openSegment(l.fs, l.dir, end, true)
 	if err != nil {
 		return l.failLocked("roll", err)
 	}
@@ -291,19 +310,20 @@ func (l *Log) rollLocked() error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.failLocked("roll", err)
 	}
+	l.flush.rolls.Add(1)
+	go l.syncRolled(old, end)
 	return nil
 }
 
 // Flush fsyncs everything written so far.
 func (l *Log) Flush() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
 	}
-	return l.flushLocked()
+	return l.Sync(l.leo.Load())
 }
 
+// flushLocked fsyncs every segment's files, indexes included (Close).
 func (l *Log) flushLocked() error {
 	for _, s := range l.segments() {
 		if err := s.sync(); err != nil {
@@ -311,29 +331,39 @@ func (l *Log) flushLocked() error {
 		}
 	}
 	l.unflushed, l.lastFlush = 0, l.nowMs()
+	l.flush.advance(l.leo.Load())
 	return nil
 }
 
 // MaybeFlush applies the FlushMs policy; the broker calls it periodically.
 func (l *Log) MaybeFlush() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
+		l.mu.Unlock()
 		return err
 	}
 	l.sweepLocked(false)
-	return l.maybeFlushLocked()
+	syncTo := l.flushDueLocked()
+	l.mu.Unlock()
+	if syncTo >= 0 {
+		return l.Sync(syncTo)
+	}
+	return nil
 }
 
-func (l *Log) maybeFlushLocked() error {
+// flushDueLocked applies the flush policy after an append: if a flush is
+// due it claims it (resetting the counters) and returns the offset to make
+// durable, else -1.
+func (l *Log) flushDueLocked() int64 {
 	if l.unflushed == 0 {
-		return nil
+		return -1
 	}
 	if l.unflushed >= l.opts.FlushMessages ||
 		(l.opts.FlushMs != math.MaxInt64 && l.nowMs()-l.lastFlush >= l.opts.FlushMs) {
-		return l.flushLocked()
+		l.unflushed, l.lastFlush = 0, l.nowMs()
+		return l.leo.Load()
 	}
-	return nil
+	return -1
 }
 
 // SetOptions changes the configuration of an open log; it applies from the

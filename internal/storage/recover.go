@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 //     cache cut to [start, LEO].
 func Open(fs FS, dir string, o Options) (*Log, error) {
 	l := &Log{fs: fs, dir: dir, opts: o.withDefaults()}
+	l.logger = l.opts.Logger
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
@@ -37,6 +39,9 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
+	// Recovery leaves every batch on disk: clean shutdowns flushed, and
+	// the segments it rescanned it also synced.
+	l.flush.init(l.leo.Load())
 	return l, nil
 }
 
@@ -69,7 +74,7 @@ func (l *Log) recover() error {
 		}
 		if isLeftover(name) {
 			log.Info("storage: removing leftover file", "dir", l.dir, "file", name)
-			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 			continue
@@ -123,22 +128,43 @@ func (l *Log) recover() error {
 		}
 		segs = append(segs, s)
 	}
+	// After a crash, every segment that ends above the recovery point may
+	// hold data that never reached the disk: rescan those. (Without a
+	// checkpoint, all of them.)
+	recoveryPoint, _ := l.readRecoveryPoint()
 	for i, base := range bases {
 		s, missingIndex, err := openSegment(l.fs, l.dir, base, false)
 		if err != nil {
 			return err
 		}
 		segs = append(segs, s)
-		if i == len(bases)-1 && !clean {
+		last := i == len(bases)-1
+		if !clean && (last || bases[i+1] > recoveryPoint) {
 			err = l.recoverSegment(s)
+			if err == nil && !last && s.next < bases[i+1] {
+				// A hole: this segment lost its tail, so the later ones
+				// cannot follow it. Drop them, as Kafka does.
+				l.opts.Logger.Warn("storage: deleting segments after a truncated one", "dir", l.dir,
+					"segment", base, "ends", s.next, "next", bases[i+1], "deleted", len(bases)-i-1)
+				for _, b := range bases[i+1:] {
+					if err := removeSegmentFiles(l.fs, l.dir, b); err != nil {
+						return err
+					}
+				}
+				bases = bases[:i+1]
+				last = true
+			}
 		} else {
 			err = l.loadSegment(s, missingIndex)
 		}
-		if err == nil && i < len(bases)-1 {
+		if err == nil && !last {
 			err = s.finish() // a rebuilt time index gets its final entry back
 		}
 		if err != nil {
 			return err
+		}
+		if last {
+			break
 		}
 	}
 	l.setSegmentsLocked(segs)
@@ -395,6 +421,7 @@ func (l *Log) Delete() error {
 }
 
 func (l *Log) close(marker bool) error {
+	l.flush.rolls.Wait() // background syncs of rolled segments finish first
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {
@@ -406,10 +433,10 @@ func (l *Log) close(marker bool) error {
 			errs = append(errs, l.failLocked("close", err))
 		} else if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
-		} else {
-			if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
-				errs = append(errs, err)
-			}
+		} else if err := l.CheckpointRecoveryPoint(); err != nil {
+			errs = append(errs, err)
+		} else if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	l.closed.Store(true)

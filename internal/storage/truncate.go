@@ -85,6 +85,7 @@ func (l *Log) TruncateTo(off int64) error {
 	}
 	// Publish the shorter log before touching files.
 	l.leo.Store(leo)
+	l.flush.lower(leo)
 	if k < len(segs) {
 		l.setSegmentsLocked(segs[:k:k])
 		l.retireLocked(segs[k:], false)
@@ -138,6 +139,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 		return l.failLocked("truncate", err)
 	}
 	l.leo.Store(off)
+	l.flush.lower(off)
 	l.setSegmentsLocked([]*segment{s})
 	l.retireLocked(segs, true)
 	if err := l.fs.SyncDir(l.dir); err != nil {
