@@ -54,23 +54,12 @@ func apiErrorf(code *kerr.Error, format string, args ...any) error {
 
 func (h *Handlers) createTopics(_ context.Context, _ *server.Request, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	count := make(map[string]int, len(req.Topics))
-	for i := range req.Topics {
-		count[req.Topics[i].Topic]++
-	}
-	answered := make(map[string]bool, len(req.Topics))
-	for i := range req.Topics {
+	eachTopicOnce(len(req.Topics), func(i int) string { return req.Topics[i].Topic }, func(i int, dup bool) {
 		rt := &req.Topics[i]
-		if answered[rt.Topic] {
-			continue
-		}
-		answered[rt.Topic] = true
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		var err error
-		if count[rt.Topic] > 1 {
-			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
-		} else {
+		err := errDuplicateTopic
+		if !dup {
 			err = h.createTopic(rt, req.ValidateOnly, &st)
 		}
 		if err != nil {
@@ -78,8 +67,29 @@ func (h *Handlers) createTopics(_ context.Context, _ *server.Request, req *kmsg.
 			st.ErrorMessage = errMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
+	})
 	return resp, nil
+}
+
+// errDuplicateTopic answers a topic named twice in one request, once.
+var errDuplicateTopic = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
+
+// eachTopicOnce calls fn once per distinct topic name of a request, in
+// request order, with dup set when the request names it more than once:
+// Kafka answers such a topic a single INVALID_REQUEST.
+func eachTopicOnce(n int, name func(i int) string, fn func(i int, dup bool)) {
+	count := make(map[string]int, n)
+	for i := 0; i < n; i++ {
+		count[name(i)]++
+	}
+	answered := make(map[string]bool, n)
+	for i := 0; i < n; i++ {
+		if answered[name(i)] {
+			continue
+		}
+		answered[name(i)] = true
+		fn(i, count[name(i)] > 1)
+	}
 }
 
 // createTopic creates (or validates) one topic and fills in st's success

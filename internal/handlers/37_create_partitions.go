@@ -23,23 +23,12 @@ import (
 
 func (h *Handlers) createPartitions(_ context.Context, _ *server.Request, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	count := make(map[string]int, len(req.Topics))
-	for i := range req.Topics {
-		count[req.Topics[i].Topic]++
-	}
-	answered := make(map[string]bool, len(req.Topics))
-	for i := range req.Topics {
+	eachTopicOnce(len(req.Topics), func(i int) string { return req.Topics[i].Topic }, func(i int, dup bool) {
 		rt := &req.Topics[i]
-		if answered[rt.Topic] {
-			continue
-		}
-		answered[rt.Topic] = true
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		var err error
-		if count[rt.Topic] > 1 {
-			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
-		} else {
+		err := errDuplicateTopic
+		if !dup {
 			err = h.createPartitionsOne(rt, req.ValidateOnly)
 		}
 		if err != nil {
@@ -47,7 +36,7 @@ func (h *Handlers) createPartitions(_ context.Context, _ *server.Request, req *k
 			st.ErrorMessage = errMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
+	})
 	return resp, nil
 }
 
