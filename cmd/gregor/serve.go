@@ -15,6 +15,7 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
+	"github.com/gregor-dev/gregor/internal/group"
 	"github.com/gregor-dev/gregor/internal/handlers"
 	"github.com/gregor-dev/gregor/internal/server"
 )
@@ -101,9 +102,16 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		ln.Close()
 		return err
 	}
-	h, err := handlers.New(b, advertised, logger)
+	groups := group.NewForBroker(b, logger)
+	if err := groups.Start(); err != nil {
+		ln.Close()
+		b.Close()
+		return err
+	}
+	h, err := handlers.New(b, advertised, logger, handlers.WithGroupCoordinator(groups))
 	if err != nil {
 		ln.Close()
+		groups.Close()
 		b.Close()
 		return err
 	}
@@ -130,6 +138,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Warn("connections still busy at the shutdown deadline were closed", "err", err)
 	}
+	groups.Close()
 	if err := b.Close(); err != nil {
 		logger.Error("closing the logs", "err", err)
 		return err

@@ -76,6 +76,8 @@ type Broker struct {
 	pidBlockEnd int64
 	closed      bool
 
+	topicDeletedHooks []func(topic string) // see OnTopicDeleted
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -364,6 +366,7 @@ func (b *Broker) DeleteTopic(name string) (TopicID, error) {
 		}
 	}
 	b.logger.Info("topic deleted", "topic", name, "id", t.ID.String())
+	b.notifyTopicDeleted(name)
 	return t.ID, nil
 }
 

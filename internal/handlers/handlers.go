@@ -18,6 +18,7 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
+	"github.com/gregor-dev/gregor/internal/group"
 	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/server"
@@ -32,6 +33,7 @@ type Handlers struct {
 	logger *slog.Logger
 	now    func() time.Time
 	apis   map[int16]api
+	groups *group.Coordinator
 }
 
 type api struct {
@@ -50,9 +52,18 @@ func typed[R kmsg.Request](f func(ctx context.Context, r *server.Request, req R)
 	}
 }
 
+// Option configures New.
+type Option func(*Handlers)
+
+// WithGroupCoordinator serves the group APIs with c, which the caller starts
+// and closes. Without it New starts a coordinator that stops with b.
+func WithGroupCoordinator(c *group.Coordinator) Option {
+	return func(h *Handlers) { h.groups = c }
+}
+
 // New returns the handlers for b, advertising addr (host:port) as this
 // broker's address.
-func New(b *broker.Broker, advertised string, logger *slog.Logger) (*Handlers, error) {
+func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Option) (*Handlers, error) {
 	host, portStr, err := net.SplitHostPort(advertised)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: advertised address %q: %w", advertised, err)
@@ -73,6 +84,15 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger) (*Handlers, e
 		1:  {4, 18, typed(h.fetch)},
 		2:  {0, 11, typed(h.listOffsets)},
 		3:  {0, 13, typed(h.metadata)},
+		8:  {0, 10, typed(h.offsetCommit)},
+		9:  {0, 10, typed(h.offsetFetch)},
+		10: {0, 6, typed(h.findCoordinator)},
+		11: {0, 9, typed(h.joinGroup)},
+		12: {0, 4, typed(h.heartbeat)},
+		13: {0, 5, typed(h.leaveGroup)},
+		14: {0, 5, typed(h.syncGroup)},
+		15: {0, 6, typed(h.describeGroups)},
+		16: {0, 5, typed(h.listGroups)},
 		18: {0, 5, typed(h.apiVersions)},
 		19: {0, 7, typed(h.createTopics)},
 		20: {0, 6, typed(h.deleteTopics)},
@@ -82,12 +102,23 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger) (*Handlers, e
 		32: {0, 4, typed(h.describeConfigs)},
 		33: {0, 2, typed(h.alterConfigs)},
 		37: {0, 3, typed(h.createPartitions)},
+		42: {0, 2, typed(h.deleteGroups)},
 		44: {0, 1, typed(h.incrementalAlterConfigs)},
+		47: {0, 0, typed(h.offsetDelete)},
 		60: {0, 2, typed(h.describeCluster)},
 	}
 	for key, a := range h.apis {
 		if req := kmsg.RequestForKey(key); req == nil || req.MaxVersion() < a.max {
 			return nil, fmt.Errorf("handlers: kmsg cannot encode %s v%d", kmsg.NameForKey(key), a.max)
+		}
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	if h.groups == nil {
+		h.groups = group.NewForBroker(b, logger)
+		if err := h.groups.Start(); err != nil {
+			return nil, fmt.Errorf("handlers: group coordinator: %w", err)
 		}
 	}
 	return h, nil

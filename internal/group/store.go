@@ -1,0 +1,98 @@
+package group
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/record"
+)
+
+// Store gives the coordinator the partitions of __consumer_offsets.
+type Store interface {
+	// Partitions is the partition count of the offsets topic, 0 if it does
+	// not exist.
+	Partitions() int32
+	// Create creates the offsets topic with n partitions unless it exists,
+	// and returns its partition count.
+	Create(n int32) (int32, error)
+	// Log returns partition i of the offsets topic.
+	Log(i int32) (Log, error)
+}
+
+// Log is one partition of the offsets topic as its coordinator sees it.
+type Log interface {
+	// Append appends one batch and returns its base offset. Errors wrap
+	// ErrRecordTooLarge or ErrLogUnavailable.
+	Append(batch []byte) (int64, error)
+	// Read returns whole batches starting at or before offset from (at
+	// least one if any is there), at most about maxBytes, appending them
+	// to dst.
+	Read(from int64, maxBytes int32, dst []byte) ([]byte, error)
+	// StartOffset and EndOffset bound the log.
+	StartOffset() int64
+	EndOffset() int64
+}
+
+// BrokerStore is the Store of a broker's own __consumer_offsets topic.
+type BrokerStore struct{ B *broker.Broker }
+
+// Partitions implements Store.
+func (s BrokerStore) Partitions() int32 {
+	t, ok := s.B.Topic(broker.OffsetsTopic)
+	if !ok {
+		return 0
+	}
+	return int32(len(s.B.Partitions(t)))
+}
+
+// Create implements Store.
+func (s BrokerStore) Create(n int32) (int32, error) {
+	t, err := s.B.EnsureOffsetsTopic(n)
+	if err != nil {
+		return 0, err
+	}
+	return int32(len(s.B.Partitions(t))), nil
+}
+
+// Log implements Store.
+func (s BrokerStore) Log(i int32) (Log, error) {
+	t, p, err := s.B.Partition(broker.OffsetsTopic, i)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
+	}
+	return brokerLog{t: t, p: p}, nil
+}
+
+type brokerLog struct {
+	t *broker.Topic
+	p *partition.Partition
+}
+
+func (l brokerLog) Append(batch []byte) (int64, error) {
+	h, err := record.Validate(batch)
+	if err != nil {
+		return -1, fmt.Errorf("group: encoded an invalid batch: %w", err) // a bug here, not the log's
+	}
+	res, err := l.p.Append(batch, &h, l.t.AppendConfig())
+	switch {
+	case err == nil:
+		return res.BaseOffset, nil
+	case errors.Is(err, partition.ErrMessageTooLarge):
+		return -1, fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
+	default:
+		return -1, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
+	}
+}
+
+func (l brokerLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) {
+	res, err := l.p.Fetch(from, maxBytes, true, dst)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
+	}
+	return res.Records, nil
+}
+
+func (l brokerLog) StartOffset() int64 { return l.p.LogStartOffset() }
+func (l brokerLog) EndOffset() int64   { return l.p.HighWatermark() }
