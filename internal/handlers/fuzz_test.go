@@ -138,6 +138,80 @@ func seedRequests() []kmsg.Request {
 	dcl.SetVersion(1)
 	reqs = append(reqs, dcl)
 
+	group := "fuzz-group"
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKeys = []string{group}
+	fc.SetVersion(4)
+	reqs = append(reqs, fc)
+
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.Group, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis, jg.ProtocolType = group, 10000, 10000, "consumer"
+	jp := kmsg.NewJoinGroupRequestProtocol()
+	jp.Name, jp.Metadata = "range", []byte{0, 1, 0, 0, 0, 1, 0, 4, 'f', 'u', 'z', 'z', 0, 0, 0, 0}
+	jg.Protocols = append(jg.Protocols, jp)
+	jg.SetVersion(9)
+	reqs = append(reqs, jg)
+
+	sg := kmsg.NewPtrSyncGroupRequest()
+	sg.Group, sg.Generation, sg.MemberID = group, 1, "m-1"
+	sg.SetVersion(5)
+	reqs = append(reqs, sg)
+
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.Generation, hb.MemberID = group, 1, "m-1"
+	hb.SetVersion(4)
+	reqs = append(reqs, hb)
+
+	lg := kmsg.NewPtrLeaveGroupRequest()
+	lg.Group = group
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID = "m-1"
+	lg.Members = append(lg.Members, lm)
+	lg.SetVersion(5)
+	reqs = append(reqs, lg)
+
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.Generation = group, -1
+	oct := kmsg.NewOffsetCommitRequestTopic()
+	oct.Topic = topic
+	ocp := kmsg.NewOffsetCommitRequestTopicPartition()
+	ocp.Offset = 1
+	oct.Partitions = append(oct.Partitions, ocp)
+	oc.Topics = append(oc.Topics, oct)
+	oc.SetVersion(8)
+	reqs = append(reqs, oc)
+
+	of := kmsg.NewPtrOffsetFetchRequest()
+	ofg := kmsg.NewOffsetFetchRequestGroup()
+	ofg.Group = group
+	of.Groups = append(of.Groups, ofg)
+	of.SetVersion(8)
+	reqs = append(reqs, of)
+
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{group}
+	dg.SetVersion(5)
+	reqs = append(reqs, dg)
+
+	lgs := kmsg.NewPtrListGroupsRequest()
+	lgs.StatesFilter = []string{"Empty"}
+	lgs.SetVersion(4)
+	reqs = append(reqs, lgs)
+
+	dgs := kmsg.NewPtrDeleteGroupsRequest()
+	dgs.Groups = []string{group}
+	dgs.SetVersion(2)
+	reqs = append(reqs, dgs)
+
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = group
+	odt := kmsg.NewOffsetDeleteRequestTopic()
+	odt.Topic = topic
+	odp := kmsg.NewOffsetDeleteRequestTopicPartition()
+	odt.Partitions = append(odt.Partitions, odp)
+	od.Topics = append(od.Topics, odt)
+	reqs = append(reqs, od)
+
 	dt := kmsg.NewPtrDeleteTopicsRequest()
 	dtt := kmsg.NewDeleteTopicsRequestTopic()
 	gone := "fuzz-gone"
