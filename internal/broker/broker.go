@@ -507,24 +507,29 @@ func (b *Broker) persistLocked() error {
 	return nil
 }
 
-// background runs the periodic flush policy (flush.ms) and producer-state
-// checkpoints until Close.
+// background runs the periodic tasks until Close: the time-based flush
+// policy (flush.ms) every second, producer-state checkpoints every
+// log.flush.offset.checkpoint.interval.ms and retention every
+// log.retention.check.interval.ms.
 func (b *Broker) background() {
 	defer close(b.done)
 	const tick = time.Second
-	checkpointEvery := time.Duration(b.cfg.Int64("log.flush.offset.checkpoint.interval.ms")) * time.Millisecond
+	every := func(key string) time.Duration {
+		return max(time.Duration(b.cfg.Int64(key))*time.Millisecond, tick)
+	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	lastCheckpoint := b.now()
+	lastCheckpoint, lastRetention := b.now(), b.now()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
 		}
-		checkpoint := b.now().Sub(lastCheckpoint) >= checkpointEvery
+		now := b.now()
+		checkpoint := now.Sub(lastCheckpoint) >= every("log.flush.offset.checkpoint.interval.ms")
 		if checkpoint {
-			lastCheckpoint = b.now()
+			lastCheckpoint = now
 		}
 		for _, p := range b.allPartitions() {
 			if err := p.MaybeFlush(); err != nil {
@@ -532,11 +537,46 @@ func (b *Broker) background() {
 			}
 			if checkpoint {
 				if err := p.Checkpoint(); err != nil {
-					b.logger.Error("producer state checkpoint failed", "topic", p.Topic, "partition", p.Index, "err", err)
+					b.logger.Error("checkpoint failed", "topic", p.Topic, "partition", p.Index, "err", err)
 				}
 			}
 		}
+		if now.Sub(lastRetention) >= every("log.retention.check.interval.ms") {
+			lastRetention = now
+			b.ApplyRetention()
+		}
 	}
+}
+
+// ApplyRetention deletes old segments of every topic whose cleanup.policy
+// includes delete, by its retention.ms and retention.bytes, and returns the
+// number of segments deleted. The background task calls it every
+// log.retention.check.interval.ms.
+func (b *Broker) ApplyRetention() int {
+	b.mu.RLock()
+	type job struct {
+		parts     []*partition.Partition
+		ms, bytes int64
+	}
+	var jobs []job
+	for _, t := range b.topics {
+		if !slices.Contains(t.conf.List("cleanup.policy"), "delete") {
+			continue
+		}
+		jobs = append(jobs, job{t.parts, t.conf.RetentionMs(), t.conf.Int64("retention.bytes")})
+	}
+	b.mu.RUnlock()
+	deleted := 0
+	for _, j := range jobs {
+		for _, p := range j.parts {
+			n, err := p.Retain(j.ms, j.bytes)
+			if err != nil {
+				b.logger.Error("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
+			}
+			deleted += n
+		}
+	}
+	return deleted
 }
 
 func (b *Broker) allPartitions() []*partition.Partition {

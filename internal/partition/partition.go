@@ -332,6 +332,12 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	return p.log.StartOffset(), nil
 }
 
+// Retain applies retention.ms and retention.bytes (-1: unlimited) to the
+// log, moving the log start offset past the deleted segments.
+func (p *Partition) Retain(retentionMs, retentionBytes int64) (int, error) {
+	return p.log.Retain(retentionMs, retentionBytes)
+}
+
 // SetStorageOptions applies a live topic configuration change.
 func (p *Partition) SetStorageOptions(o storage.Options) {
 	o.Now, o.Logger = p.now, p.logger

@@ -16,6 +16,10 @@ func (l *Log) SetStartOffset(off int64) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	return l.raiseStartLocked(off)
+}
+
+func (l *Log) raiseStartLocked(off int64) error {
 	if off <= l.start.Load() {
 		return nil
 	}
