@@ -21,6 +21,7 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/storage"
 )
 
@@ -170,7 +171,10 @@ func storageOptions(c *config.Topic) storage.Options {
 }
 
 func appendConfig(c *config.Topic) *partition.AppendConfig {
+	codec, recompress := record.ParseCodec(c.String("compression.type"))
 	return &partition.AppendConfig{
+		Recompress:           recompress,
+		Compression:          codec,
 		MaxMessageBytes:      int64(c.Int("max.message.bytes")),
 		LogAppendTime:        c.String("message.timestamp.type") == "LogAppendTime",
 		TimestampBeforeMaxMs: c.Int64("message.timestamp.before.max.ms"),

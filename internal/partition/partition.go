@@ -33,6 +33,10 @@ type AppendConfig struct {
 	TimestampBeforeMaxMs int64
 	TimestampAfterMaxMs  int64
 	MinInsyncReplicas    int32 // checked by the produce handler for acks=-1
+	// Recompress stores batches in Compression whatever codec the producer
+	// used (compression.type other than producer).
+	Recompress  bool
+	Compression record.Codec
 }
 
 // AppendResult is what a produce response reports for a partition.
@@ -177,6 +181,14 @@ func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (A
 // continue and share it (group commit).
 func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfig) (res AppendResult, syncTo int64, err error) {
 	res = AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	if cfg.Recompress && h.Codec() != cfg.Compression {
+		if batch, err = record.Recompress(batch, cfg.Compression); err != nil {
+			return res, -1, err
+		}
+		if *h, err = record.ReadHeader(batch); err != nil {
+			return res, -1, err
+		}
+	}
 	if h.Size() > cfg.MaxMessageBytes {
 		return res, -1, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
 	}
