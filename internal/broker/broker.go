@@ -111,6 +111,13 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	for src, values := range map[config.Source]map[string]string{
+		config.SourceDynamicBrokerConfig: m.DynamicBroker, config.SourceDynamicDefaultBrokerConfig: m.DynamicDefault,
+	} {
+		if err := cfg.UpdateDynamic(src, stringPtrs(values), false); err != nil {
+			return nil, fmt.Errorf("broker: stored dynamic broker configs: %w", err)
+		}
+	}
 	b.removeDeletedDirs()
 	for _, tr := range m.Topics {
 		t := &Topic{Name: tr.Name, ID: tr.ID, conf: config.NewTopic(cfg, tr.Configs)}
@@ -455,15 +462,44 @@ func (b *Broker) UpdateTopicConfig(name string, edit func(cur map[string]string)
 	return nil
 }
 
-// RefreshTopicConfigs re-derives every topic's cached append and storage
-// settings after a dynamic broker config change, since topics without an
-// override inherit the broker's values.
-func (b *Broker) RefreshTopicConfigs() {
+// UpdateDynamicConfig changes dynamic broker configs at one level
+// (SourceDynamicBrokerConfig or SourceDynamicDefaultBrokerConfig; a nil value
+// removes the key), persists them with the topic metadata so they survive a
+// restart, and applies them live to the topics that inherit them.
+func (b *Broker) UpdateDynamicConfig(src config.Source, changes map[string]*string, validateOnly bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if validateOnly {
+		return b.cfg.UpdateDynamic(src, changes, true)
+	}
+	old := b.cfg.DynamicValues(src)
+	if err := b.cfg.UpdateDynamic(src, changes, false); err != nil {
+		return err
+	}
+	if err := b.persistLocked(); err != nil {
+		undo := stringPtrs(old)
+		for k := range changes {
+			if _, had := old[k]; !had {
+				undo[k] = nil
+			}
+		}
+		if uerr := b.cfg.UpdateDynamic(src, undo, false); uerr != nil {
+			b.logger.Error("could not undo a dynamic config change that was not persisted", "err", uerr)
+		}
+		return err
+	}
 	for _, t := range b.topics {
 		b.applyTopicConfigLocked(t)
 	}
+	return nil
+}
+
+func stringPtrs(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = &v
+	}
+	return out
 }
 
 func (b *Broker) applyTopicConfigLocked(t *Topic) {
@@ -494,7 +530,11 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 
 // persistLocked writes topics.json. b.mu must be held.
 func (b *Broker) persistLocked() error {
-	m := metadataFile{ProducerIDBlockEnd: b.pidBlockEnd}
+	m := metadataFile{
+		ProducerIDBlockEnd: b.pidBlockEnd,
+		DynamicBroker:      b.cfg.DynamicValues(config.SourceDynamicBrokerConfig),
+		DynamicDefault:     b.cfg.DynamicValues(config.SourceDynamicDefaultBrokerConfig),
+	}
 	for _, n := range slices.Sorted(func(yield func(string) bool) {
 		for n := range b.topics {
 			if !yield(n) {

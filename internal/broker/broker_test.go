@@ -194,3 +194,32 @@ func TestBrokerCreatePartitions(t *testing.T) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 }
+
+func TestBrokerDynamicConfigsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := openBroker(t, dir, nil)
+	if _, _, err := b.CreateTopic(TopicSpec{Name: "d", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	v := "2000"
+	if err := b.UpdateDynamicConfig(config.SourceDynamicDefaultBrokerConfig, map[string]*string{"message.max.bytes": &v}, false); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := b.Topic("d")
+	if got := tp.AppendConfig().MaxMessageBytes; got != 2000 {
+		t.Fatalf("topic did not inherit the dynamic default: %d", got)
+	}
+	if err := b.UpdateDynamicConfig(config.SourceDynamicDefaultBrokerConfig, map[string]*string{"node.id": &v}, false); err == nil {
+		t.Fatal("a read-only key was changed dynamically")
+	}
+	b.Close()
+	b = openBroker(t, dir, nil)
+	defer b.Close()
+	if got := b.Config().Int("message.max.bytes"); got != 2000 {
+		t.Fatalf("dynamic default lost at restart: message.max.bytes=%d", got)
+	}
+	tp, _ = b.Topic("d")
+	if got := tp.AppendConfig().MaxMessageBytes; got != 2000 {
+		t.Fatalf("topic after restart: max message bytes %d", got)
+	}
+}

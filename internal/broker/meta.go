@@ -21,7 +21,8 @@ import (
 //
 //	meta.properties          Kafka-style: version, cluster.id, node.id
 //	metadata/topics.json     every topic (name, id, partition count, config
-//	                         overrides) and the producer-id block; replaced
+//	                         overrides), the producer-id block and the
+//	                         dynamic broker configs; replaced
 //	                         atomically (temp file, fsync, rename, fsync dir)
 //
 // Partition directories sit beside them as <topic>-<partition>; a deleted
@@ -84,6 +85,10 @@ type metadataFile struct {
 	// ProducerIDBlockEnd is the first producer id not yet handed out in
 	// blocks: ids below it may have been used before a restart.
 	ProducerIDBlockEnd int64 `json:"producer_id_block_end"`
+	// Dynamic broker configs set with AlterConfigs: this broker's and the
+	// cluster-wide defaults.
+	DynamicBroker  map[string]string `json:"dynamic_broker_configs,omitempty"`
+	DynamicDefault map[string]string `json:"dynamic_default_broker_configs,omitempty"`
 }
 
 func readFile(fsys storage.FS, name string) ([]byte, error) {

@@ -356,3 +356,23 @@ func (b *Broker) ClusterDefaultEntries() []Entry {
 	}
 	return out
 }
+
+// DynamicValues returns the values set at one dynamic level (this broker's,
+// or the cluster-wide default), keyed by canonical name, for persisting them.
+func (b *Broker) DynamicValues(src Source) map[string]string {
+	st := b.cur.Load()
+	var l layer
+	switch src {
+	case SourceDynamicBrokerConfig:
+		l = st.dynBroker
+	case SourceDynamicDefaultBrokerConfig:
+		l = st.dynDefault
+	default:
+		return nil
+	}
+	m := make(map[string]string, len(l))
+	for k, v := range l {
+		m[k] = v.s
+	}
+	return m
+}

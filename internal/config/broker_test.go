@@ -636,3 +636,30 @@ func TestConfigConcurrentUse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestConfigDynamicValuesRoundTrip(t *testing.T) {
+	b := Default()
+	v, list := "5000", "compact,delete"
+	if err := b.UpdateDynamic(SourceDynamicDefaultBrokerConfig, map[string]*string{"log.retention.ms": &v, "log.cleanup.policy": &list}, false); err != nil {
+		t.Fatal(err)
+	}
+	got := b.DynamicValues(SourceDynamicDefaultBrokerConfig)
+	if got["log.retention.ms"] != "5000" || got["log.cleanup.policy"] != "compact,delete" || len(got) != 2 {
+		t.Fatalf("dynamic defaults: %v", got)
+	}
+	if n := len(b.DynamicValues(SourceDynamicBrokerConfig)); n != 0 {
+		t.Fatalf("per-broker level has %d values", n)
+	}
+	// Re-applying them to a fresh config gives the same effective values.
+	c := Default()
+	changes := map[string]*string{}
+	for k, v := range got {
+		changes[k] = &v
+	}
+	if err := c.UpdateDynamic(SourceDynamicDefaultBrokerConfig, changes, false); err != nil {
+		t.Fatal(err)
+	}
+	if c.RetentionMs() != 5000 || len(c.List("log.cleanup.policy")) != 2 {
+		t.Fatalf("re-applied: retention %d policy %v", c.RetentionMs(), c.List("log.cleanup.policy"))
+	}
+}

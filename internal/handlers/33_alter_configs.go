@@ -81,7 +81,7 @@ func (h *Handlers) alterResource(rr *kmsg.AlterConfigsRequestResource, validateO
 			return err
 		}
 		changes := make(map[string]*string, len(given))
-		for k := range dynamicValues(h.b.Config(), level) {
+		for k := range h.b.Config().DynamicValues(level) {
 			changes[k] = nil
 		}
 		for k, v := range given {
@@ -149,24 +149,6 @@ func (h *Handlers) alterTopicConfig(name string, overrides map[string]string, va
 	return h.b.SetTopicConfig(name, overrides, validateOnly)
 }
 
-// dynamicValues returns the configs set at one dynamic broker level
-// (SourceDynamicBrokerConfig or SourceDynamicDefaultBrokerConfig).
-func dynamicValues(cfg *config.Broker, level config.Source) map[string]string {
-	entries := cfg.Entries()
-	if level == config.SourceDynamicDefaultBrokerConfig {
-		entries = cfg.ClusterDefaultEntries()
-	}
-	m := map[string]string{}
-	for _, e := range entries {
-		for _, s := range e.Synonyms {
-			if s.Name == e.Name && s.Source == level {
-				m[e.Name] = s.Value
-			}
-		}
-	}
-	return m
-}
-
 // alterBrokerConfig applies changes (a nil value removes the key) to one
 // dynamic broker level, all or nothing. Read-only keys are named together,
 // as Kafka does; any refusal is INVALID_REQUEST, as in Kafka.
@@ -185,11 +167,10 @@ func (h *Handlers) alterBrokerConfig(level config.Source, changes map[string]*st
 	if len(ro) > 0 {
 		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(ro, ", "))
 	}
-	if err := cfg.UpdateDynamic(level, changes, validateOnly); err != nil {
+	if err := h.b.UpdateDynamicConfig(level, changes, validateOnly); err != nil {
 		return &apiError{code: kerr.InvalidRequest, msg: err.Error()}
 	}
 	if !validateOnly {
-		h.b.RefreshTopicConfigs()
 		h.logger.Info("dynamic broker config changed", "level", level.String(), "keys", sortedKeys(changes))
 	}
 	return nil

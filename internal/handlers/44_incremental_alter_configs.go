@@ -80,7 +80,7 @@ func (h *Handlers) incrementalAlterResource(rr *kmsg.IncrementalAlterConfigsRequ
 			return err
 		}
 		cfg := h.b.Config()
-		cur := dynamicValues(cfg, level)
+		cur := cfg.DynamicValues(level)
 		changes := make(map[string]*string, len(rr.Configs))
 		err = applyOps(rr.Configs, cur, cfg.Entries(), func(k string, v *string) { changes[k] = v })
 		if err != nil {
