@@ -1,7 +1,7 @@
 // Package broker holds a single broker's topics and partitions: it creates,
 // alters and deletes topics, persists their metadata atomically, opens every
 // partition's log at start and closes them at shutdown, hands out producer
-// ids, and runs the periodic flush and checkpoint task.
+// ids, and runs the periodic flush and checkpoint task and the log cleaner.
 //
 // Lock order: Broker.mu before any Partition lock. The produce and fetch hot
 // paths take Broker.mu only shared, to find a partition.
@@ -79,6 +79,8 @@ type Broker struct {
 
 	topicDeletedHooks []func(topic string) // see OnTopicDeleted
 
+	cleaner *cleaner // compaction; see cleaner.go
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -100,6 +102,7 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	b.cleaner = newCleaner(b)
 	if err := b.fs.MkdirAll(b.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
@@ -135,6 +138,7 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 	// Ids below the persisted block end may have been handed out before.
 	b.nextPID, b.pidBlockEnd = m.ProducerIDBlockEnd, m.ProducerIDBlockEnd
 	go b.background()
+	b.cleaner.start()
 	return b, nil
 }
 
@@ -169,7 +173,7 @@ func (b *Broker) removeDeletedDirs() {
 func storageOptions(c *config.Topic) storage.Options {
 	return storage.Options{
 		SegmentBytes:       c.Int64("segment.bytes"),
-		SegmentMs:          c.SegmentMs(),
+		SegmentMs:          compactedSegmentMs(c),
 		IndexIntervalBytes: c.Int("index.interval.bytes"),
 		SegmentIndexBytes:  c.Int("segment.index.bytes"),
 		FlushMessages:      c.Int64("flush.messages"),
@@ -187,6 +191,7 @@ func appendConfig(c *config.Topic) *partition.AppendConfig {
 		TimestampBeforeMaxMs: c.Int64("message.timestamp.before.max.ms"),
 		TimestampAfterMaxMs:  c.Int64("message.timestamp.after.max.ms"),
 		MinInsyncReplicas:    c.Int("min.insync.replicas"),
+		RequireKeys:          isCompacted(c),
 	}
 }
 
@@ -644,6 +649,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	<-b.done
+	b.cleaner.stop()
 	return b.closeAll()
 }
 

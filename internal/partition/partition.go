@@ -37,6 +37,9 @@ type AppendConfig struct {
 	// used (compression.type other than producer).
 	Recompress  bool
 	Compression record.Codec
+	// RequireKeys refuses records without a key (cleanup.policy with
+	// compact), as Kafka does: compaction could never remove them.
+	RequireKeys bool
 }
 
 // AppendResult is what a produce response reports for a partition.
@@ -191,6 +194,11 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 	}
 	if h.Size() > cfg.MaxMessageBytes {
 		return res, -1, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
+	}
+	if cfg.RequireKeys {
+		if err := record.RequireKeys(batch); err != nil {
+			return res, -1, err
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

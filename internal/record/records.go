@@ -1,7 +1,6 @@
 package record
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -35,41 +34,7 @@ func Records(batch []byte) ([]byte, error) {
 // batch, in order, until fn returns false. Under LogAppendTime every record
 // carries the batch's max timestamp.
 func EachRecordTime(batch []byte, fn func(offset, timestamp int64) bool) error {
-	h, err := ReadHeader(batch)
-	if err != nil {
-		return err
-	}
-	body, err := Records(batch)
-	if err != nil {
-		return err
-	}
-	for i := int32(0); i < h.NumRecords; i++ {
-		l, w := binary.Varint(body)
-		if w <= 0 || l < 0 || l > int64(len(body)-w) {
-			return fmt.Errorf("%w: record %d length", ErrCorrupt, i)
-		}
-		rec := body[w : w+int(l)]
-		body = body[w+int(l):]
-		if len(rec) < 1 {
-			return fmt.Errorf("%w: record %d empty", ErrCorrupt, i)
-		}
-		tsDelta, n1 := binary.Varint(rec[1:]) // after the attributes byte
-		if n1 <= 0 {
-			return fmt.Errorf("%w: record %d timestamp", ErrCorrupt, i)
-		}
-		offDelta, n2 := binary.Varint(rec[1+n1:])
-		if n2 <= 0 {
-			return fmt.Errorf("%w: record %d offset delta", ErrCorrupt, i)
-		}
-		ts := h.BaseTimestamp + tsDelta
-		if h.LogAppendTime() {
-			ts = h.MaxTimestamp
-		}
-		if !fn(h.BaseOffset+offDelta, ts) {
-			return nil
-		}
-	}
-	return nil
+	return EachRecord(batch, func(r *Record) bool { return fn(r.Offset, r.Timestamp) })
 }
 
 // FindTimestamp returns the offset and timestamp of the batch's first record

@@ -110,8 +110,11 @@ func syncData(segs []*segment, from int64) error {
 func (l *Log) syncRolled(s *segment, end int64) {
 	defer l.flush.rolls.Done()
 	err := l.Sync(end)
-	if err == nil {
+	// The segment may have been replaced meanwhile (compaction,
+	// retention): its files are then closed or about to be.
+	if err == nil && s.acquire() {
 		err = errors.Join(s.idx.f.Sync(), s.tidx.f.Sync())
+		s.release()
 	}
 	if err == nil {
 		err = l.CheckpointRecoveryPoint()

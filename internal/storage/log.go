@@ -4,7 +4,8 @@
 //
 // Invariants:
 //   - Batches are stored as they came (base offset assigned in place) and
-//     each is written with one Write; offsets increase contiguously.
+//     each is written with one Write; offsets increase contiguously, except
+//     for the gaps compaction leaves in closed segments (see clean.go).
 //   - Readers never take the writer's lock: the segment list is copy-on-write,
 //     LEO and segment sizes are published atomically after the bytes they
 //     cover are written, and a segment removed from the log stays open until
@@ -16,7 +17,8 @@
 //     the active segment and everything after it, and rebuilds indexes that
 //     are missing or inconsistent.
 //
-// Lock order: Log.mu, then sparseIndex.mu or epochCache.mu (leaves).
+// Lock order: cleanState.mu (one cleaning pass), then Log.mu, then
+// sparseIndex.mu or epochCache.mu (leaves).
 // Functions ending in Locked need Log.mu held.
 package storage
 
@@ -98,7 +100,8 @@ type Log struct {
 	closed atomic.Bool
 	epochs epochCache
 
-	flush flushState // group commit and the recovery point; see flush.go
+	flush   flushState // group commit and the recovery point; see flush.go
+	cleaner cleanState // compaction; see clean.go
 
 	mu        sync.Mutex
 	opts      Options    // guarded by mu

@@ -17,7 +17,7 @@ import (
 //     *.deleted) and index files without a .log are deleted;
 //   - segments wholly below the checkpointed start offset are deleted;
 //   - without the clean-shutdown marker (a crash), the active segment is
-//     scanned batch by batch (CRC, contiguous offsets) and cut at the first
+//     scanned batch by batch (CRC, increasing offsets) and cut at the first
 //     bad batch, and its indexes are rebuilt;
 //   - every other segment's indexes are checked (whole entries, increasing,
 //     last entries pointing at the right batches) and rebuilt by scanning
@@ -317,8 +317,8 @@ func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
 		if err != nil {
 			return s.readErr(err, pos)
 		}
-		if h.BaseOffset != s.next {
-			return fmt.Errorf("%w: %s: batch at %d has offset %d, expected %d", ErrCorrupt, s.log.Name(), pos, h.BaseOffset, s.next)
+		if h.BaseOffset < s.next { // compaction leaves gaps, never overlaps
+			return fmt.Errorf("%w: %s: batch at %d has offset %d, expected at least %d", ErrCorrupt, s.log.Name(), pos, h.BaseOffset, s.next)
 		}
 		s.indexBatch(&h, pos, interval)
 		pos += h.Size()
@@ -329,9 +329,9 @@ func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
 const recoverChunk = 1 << 20
 
 // recoverSegment reads the whole segment, checking every batch's framing,
-// CRC and offset (contiguous from the base), truncates the file at the first
-// bad one, and rebuilds the indexes. (Compaction will leave offset gaps in
-// old segments; this check must then relax to increasing offsets.)
+// CRC and offset (increasing from the base: compaction leaves gaps between
+// batches), truncates the file at the first bad one, and rebuilds the
+// indexes.
 func (l *Log) recoverSegment(s *segment) error {
 	fi, err := s.log.Stat()
 	if err != nil {
@@ -384,8 +384,8 @@ func (l *Log) recoverSegment(s *segment) error {
 			reason = err
 			break
 		}
-		if h.BaseOffset != s.next || h.LastOffsetDelta < 0 {
-			reason = fmt.Errorf("batch offset %d, expected %d", h.BaseOffset, s.next)
+		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
+			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
 			break
 		}
 		s.indexBatch(&h, pos, interval)

@@ -97,9 +97,9 @@ func TestStorageRecoverCorruptTail(t *testing.T) {
 	}{
 		{"crc of last batch", func(d []byte, b []int64) { d[b[len(b)-1]-3] ^= 0x40 }, -2},
 		{"crc of second batch", func(d []byte, b []int64) { d[b[1]+record.HeaderSize+2] ^= 1 }, 1},
-		{"offset gap", func(d []byte, b []int64) {
+		{"offset overlap", func(d []byte, b []int64) { // gaps are legal (compaction), overlaps not
 			off := binary.BigEndian.Uint64(d[b[2]:])
-			binary.BigEndian.PutUint64(d[b[2]:], off+1)
+			binary.BigEndian.PutUint64(d[b[2]:], off-1)
 		}, 2},
 		{"zeroed tail", func(d []byte, b []int64) { clear(d[b[len(b)-3]:]) }, -3},
 		{"bad magic", func(d []byte, b []int64) { d[b[1]+16] = 1 }, 1},

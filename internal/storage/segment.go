@@ -51,8 +51,10 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 //
 // The .log file is RecordBatch v2 batches back to back, exactly as the record
 // package lays them out, with base offsets increasing contiguously from the
-// segment's base offset: no segment header, no padding, no trailer. Each
-// batch is written with one Write, so a crash can only tear the last one.
+// segment's base offset (in a segment compaction rewrote, increasing with
+// gaps, its last batch still ending where the next segment begins; see
+// clean.go): no segment header, no padding, no trailer. Each batch is
+// written with one Write, so a crash can only tear the last one.
 //
 // Readers use size, the offset index and refs without Log.mu; everything
 // else is the writer's and guarded by Log.mu.

@@ -83,13 +83,14 @@ func (l *Log) TruncateTo(off int64) error {
 	}
 	leo := s.next
 	if found {
-		leo = h.BaseOffset
+		leo = min(h.BaseOffset, off) // off in a compaction gap: nothing lies between
 	} else {
 		cut = end
 	}
 	// Publish the shorter log before touching files.
 	l.leo.Store(leo)
 	l.flush.lower(leo)
+	l.cleanerTruncatedLocked(leo)
 	if k < len(segs) {
 		l.setSegmentsLocked(segs[:k:k])
 		l.retireLocked(segs[k:], false)
@@ -144,6 +145,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	}
 	l.leo.Store(off)
 	l.flush.lower(off)
+	l.cleanerTruncatedLocked(off)
 	l.setSegmentsLocked([]*segment{s})
 	l.retireLocked(segs, true)
 	if err := l.fs.SyncDir(l.dir); err != nil {
