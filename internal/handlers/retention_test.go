@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,5 +74,41 @@ func TestHandlersRetentionMovesStartOffset(t *testing.T) {
 	}
 	if first != start.Offset {
 		t.Fatalf("consumer resumed at %d, want the new start %d", first, start.Offset)
+	}
+}
+
+// A retention change made live with IncrementalAlterConfigs takes effect at
+// the next retention pass, without a restart.
+func TestHandlersLiveRetentionChange(t *testing.T) {
+	tb := startBroker(t)
+	segment := "4096"
+	createTopic(t, tb, "live", 1, map[string]*string{"segment.bytes": &segment})
+	cl := tb.client(t)
+	for i := 0; i < 40; i++ {
+		b := recordtest.Simple(4, time.Now().UnixMilli())
+		for k := range b.Records {
+			b.Records[k].Value = make([]byte, 300)
+		}
+		if r := produceRaw(t, cl, "live", 0, 1, b.Encode()); r.ErrorCode != 0 {
+			t.Fatal(r.ErrorCode)
+		}
+	}
+	if n := tb.b.ApplyRetention(); n != 0 {
+		t.Fatalf("default retention (7 days) deleted %d segments", n)
+	}
+	limit := "8192"
+	resp, err := tb.admin(t).AlterTopicConfigs(testCtx(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &limit}}, "live")
+	if err != nil || resp[0].Err != nil {
+		t.Fatalf("alter: %v %v", err, resp)
+	}
+	if n := tb.b.ApplyRetention(); n == 0 {
+		t.Fatal("the live retention.bytes change deleted nothing")
+	}
+	offsets, err := tb.admin(t).ListStartOffsets(testCtx(t), "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start, _ := offsets.Lookup("live", 0); start.Offset <= 0 {
+		t.Fatalf("start offset %d after the live change", start.Offset)
 	}
 }
