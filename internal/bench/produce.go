@@ -11,7 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-var errNoProgress = errors.New("bench: no record completed within the drain timeout")
+// ErrNoProgress ends a run in which nothing completed within the drain timeout.
+var ErrNoProgress = errors.New("bench: no record completed within the drain timeout")
 
 // producerRun drives cfg.Producers independent kgo clients from one shared
 // schedule and measures each record from its intended send time to its
@@ -106,7 +107,7 @@ func (p *producerRun) run(ctx context.Context) (stoppedEarly string) {
 		}
 	}
 	switch {
-	case errors.Is(context.Cause(runCtx), errNoProgress):
+	case errors.Is(context.Cause(runCtx), ErrNoProgress):
 		return fmt.Sprintf("no produce completed for %s", p.cfg.DrainTimeout)
 	case ctx.Err() != nil:
 		return "interrupted"
@@ -172,12 +173,21 @@ func (p *producerRun) promise(r *kgo.Record, err error) {
 // watchdog cancels the run when records are outstanding and none has
 // completed for DrainTimeout, so a dead broker cannot hang the tool.
 func (p *producerRun) watchdog(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	return Watchdog(ctx, cancel, &p.sent, &p.completed, p.cfg.DrainTimeout, func() {
+		p.cfg.Logger.Warn("bench: no produce completed; stopping", "for", p.cfg.DrainTimeout)
+	})
+}
+
+// Watchdog cancels a run with ErrNoProgress when work is outstanding (sent
+// above completed) and none has completed for timeout, calling onStall
+// first; so a dead server cannot hang a load tool. stop ends it.
+func Watchdog(ctx context.Context, cancel context.CancelCauseFunc, sent, completed *atomic.Int64, timeout time.Duration, onStall func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(min(time.Second, p.cfg.DrainTimeout))
+		tick := time.NewTicker(min(time.Second, timeout))
 		defer tick.Stop()
-		last, since := p.completed.Load(), time.Now()
+		last, since := completed.Load(), time.Now()
 		for {
 			select {
 			case <-done:
@@ -185,12 +195,12 @@ func (p *producerRun) watchdog(ctx context.Context, cancel context.CancelCauseFu
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				c := p.completed.Load()
-				if c != last || p.sent.Load() == c {
+				c := completed.Load()
+				if c != last || sent.Load() == c {
 					last, since = c, now
-				} else if now.Sub(since) >= p.cfg.DrainTimeout {
-					p.cfg.Logger.Warn("bench: no produce completed; stopping", "for", p.cfg.DrainTimeout)
-					cancel(errNoProgress)
+				} else if now.Sub(since) >= timeout {
+					onStall()
+					cancel(ErrNoProgress)
 					return
 				}
 			}

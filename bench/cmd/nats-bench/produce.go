@@ -20,7 +20,6 @@ import (
 )
 
 var (
-	errNoProgress      = errors.New("no publish acknowledged within the drain timeout")
 	errNothingProduced = errors.New("no record was produced")
 )
 
@@ -169,7 +168,7 @@ func (r *produceRun) run(ctx context.Context) (stoppedEarly string) {
 		time.Sleep(time.Millisecond)
 	}
 	switch {
-	case errors.Is(context.Cause(runCtx), errNoProgress):
+	case errors.Is(context.Cause(runCtx), bench.ErrNoProgress):
 		return fmt.Sprintf("no publish acknowledged for %s", r.cfg.drainTimeout)
 	case ctx.Err() != nil:
 		return "interrupted"
@@ -273,31 +272,9 @@ func ackError(m *nats.Msg) string {
 // watchdog cancels the run when publishes are outstanding and none has
 // completed for the drain timeout, so a dead server cannot hang the tool.
 func (r *produceRun) watchdog(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(min(time.Second, r.cfg.drainTimeout))
-		defer tick.Stop()
-		last, since := r.completed.Load(), time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				c := r.completed.Load()
-				if c != last || r.sent.Load() == c {
-					last, since = c, now
-				} else if now.Sub(since) >= r.cfg.drainTimeout {
-					r.cfg.log.Warn("nats-bench: no publish acknowledged; stopping", "for", r.cfg.drainTimeout)
-					cancel(errNoProgress)
-					return
-				}
-			}
-		}
+	return bench.Watchdog(ctx, cancel, &r.sent, &r.completed, r.cfg.drainTimeout, func() {
+		r.cfg.log.Warn("nats-bench: no publish acknowledged; stopping", "for", r.cfg.drainTimeout)
 	})
-	return func() { close(done); wg.Wait() }
 }
 
 // fill puts the producer side's measurements into res.
