@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -48,7 +50,7 @@ func RunE2E(ctx context.Context, cfg E2EConfig) (*Result, error) {
 	defer p.close()
 
 	clock := cfg.Clock
-	p.begin(newTimebase(clock.Now()))
+	p.begin(NewTimebase(clock.Now()))
 	e2e := NewHistogram()
 	stopProgress := startProgress(cfg.ProgressOut, cfg.Progress, clock, p.tb.start, p.sched.warmupEnd,
 		&p.all, progressLine{"ack", p.lat}, progressLine{"e2e", e2e})
@@ -89,7 +91,7 @@ func RunE2E(ctx context.Context, cfg E2EConfig) (*Result, error) {
 		if len(rs) == 0 {
 			continue
 		}
-		now := p.tb.unixNano(clock.Now())
+		now := p.tb.UnixNano(clock.Now())
 		for _, r := range rs {
 			consumed++
 			sent, _, err := decodeHeader(r.Value)
@@ -119,7 +121,7 @@ func RunE2E(ctx context.Context, cfg E2EConfig) (*Result, error) {
 	res.LatencyClamped += e2e.Clamped()
 	res.ProducedRecords, res.ConsumedRecords = &produced, &consumed
 	res.addErrors(pl.errs)
-	res.StoppedEarly = joinNonEmpty("; ", prodStopped, consStopped)
+	res.StoppedEarly = strings.Join(slices.DeleteFunc([]string{prodStopped, consStopped}, func(s string) bool { return s == "" }), "; ")
 	switch {
 	case res.Records == 0:
 		return res, ErrNothingProduced
@@ -127,18 +129,4 @@ func RunE2E(ctx context.Context, cfg E2EConfig) (*Result, error) {
 		return res, ErrNothingConsumed
 	}
 	return res, nil
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	out := ""
-	for _, s := range parts {
-		if s == "" {
-			continue
-		}
-		if out != "" {
-			out += sep
-		}
-		out += s
-	}
-	return out
 }

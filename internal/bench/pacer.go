@@ -32,20 +32,23 @@ func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// timebase converts clock readings to the Unix nanoseconds stamped into
+// Timebase converts clock readings to the Unix nanoseconds stamped into
 // records. Conversion goes through the monotonic difference from one wall
 // reading taken at the start, so a wall-clock step during the run does not
 // distort latencies measured within this process.
-type timebase struct {
+type Timebase struct {
 	start     time.Time
 	startUnix int64
 }
 
-func newTimebase(start time.Time) timebase {
-	return timebase{start: start, startUnix: start.UnixNano()}
+// Start is the clock reading the timebase was taken at.
+func (tb Timebase) Start() time.Time { return tb.start }
+
+func NewTimebase(start time.Time) Timebase {
+	return Timebase{start: start, startUnix: start.UnixNano()}
 }
 
-func (tb timebase) unixNano(t time.Time) int64 {
+func (tb Timebase) UnixNano(t time.Time) int64 {
 	return tb.startUnix + int64(t.Sub(tb.start))
 }
 
@@ -83,7 +86,7 @@ func (p *Pacer) Wait(ctx context.Context, i int64) (time.Time, error) {
 	return due, nil
 }
 
-// schedule hands out records to the producers of one run: the sequence
+// Schedule hands out records to the producers of one run: the sequence
 // number, the intended send time, and when to stop. It is shared by all
 // producer goroutines.
 //
@@ -91,7 +94,7 @@ func (p *Pacer) Wait(ctx context.Context, i int64) (time.Time, error) {
 // measured) followed by the measured phase, which ends either after limit
 // measured records or at end (records intended at or after end are not
 // sent).
-type schedule struct {
+type Schedule struct {
 	clock     Clock
 	pacer     *Pacer // nil: closed loop, each record is intended "now"
 	warmupEnd time.Time
@@ -102,8 +105,8 @@ type schedule struct {
 	measured atomic.Int64
 }
 
-func newSchedule(clock Clock, start time.Time, rate float64, warmup, duration time.Duration, limit int64) *schedule {
-	s := &schedule{clock: clock, warmupEnd: start.Add(warmup), limit: limit}
+func NewSchedule(clock Clock, start time.Time, rate float64, warmup, duration time.Duration, limit int64) *Schedule {
+	s := &Schedule{clock: clock, warmupEnd: start.Add(warmup), limit: limit}
 	if limit == 0 {
 		s.end = s.warmupEnd.Add(duration)
 	}
@@ -113,10 +116,10 @@ func newSchedule(clock Clock, start time.Time, rate float64, warmup, duration ti
 	return s
 }
 
-// next returns the next record's sequence number and intended send time,
+// Next returns the next record's sequence number and intended send time,
 // waiting for it under a pacer; ok is false when the run is over or ctx
 // is done.
-func (s *schedule) next(ctx context.Context) (seq int64, intended time.Time, ok bool) {
+func (s *Schedule) Next(ctx context.Context) (seq int64, intended time.Time, ok bool) {
 	if ctx.Err() != nil {
 		return 0, time.Time{}, false
 	}
@@ -129,7 +132,7 @@ func (s *schedule) next(ctx context.Context) (seq int64, intended time.Time, ok 
 	if !s.end.IsZero() && !intended.Before(s.end) {
 		return 0, time.Time{}, false
 	}
-	if s.limit > 0 && !s.warm(intended) && s.measured.Add(1) > s.limit {
+	if s.limit > 0 && !s.Warm(intended) && s.measured.Add(1) > s.limit {
 		return 0, time.Time{}, false
 	}
 	if s.pacer != nil {
@@ -140,4 +143,8 @@ func (s *schedule) next(ctx context.Context) (seq int64, intended time.Time, ok 
 	return seq, intended, true
 }
 
-func (s *schedule) warm(intended time.Time) bool { return intended.Before(s.warmupEnd) }
+// WarmupEnd is when the measured phase begins.
+func (s *Schedule) WarmupEnd() time.Time { return s.warmupEnd }
+
+// Warm reports whether a record intended at that time is warm-up.
+func (s *Schedule) Warm(intended time.Time) bool { return intended.Before(s.warmupEnd) }

@@ -109,10 +109,10 @@ func TestBenchPacerWaitSleepsOnlyWhenAhead(t *testing.T) {
 }
 
 // drain collects everything a schedule hands out.
-func drain(t *testing.T, s *schedule) (seqs []int64, times []time.Time) {
+func drain(t *testing.T, s *Schedule) (seqs []int64, times []time.Time) {
 	t.Helper()
 	for {
-		seq, at, ok := s.next(context.Background())
+		seq, at, ok := s.Next(context.Background())
 		if !ok {
 			return
 		}
@@ -127,7 +127,7 @@ func drain(t *testing.T, s *schedule) (seqs []int64, times []time.Time) {
 func TestBenchScheduleOpenLoopDuration(t *testing.T) {
 	clock := newFakeClock()
 	start := clock.now
-	s := newSchedule(clock, start, 2000, 0, time.Second, 0)
+	s := NewSchedule(clock, start, 2000, 0, time.Second, 0)
 	seqs, times := drain(t, s)
 	if len(seqs) != 2000 {
 		t.Fatalf("%d records in 1 s at 2000/s, want 2000", len(seqs))
@@ -137,7 +137,7 @@ func TestBenchScheduleOpenLoopDuration(t *testing.T) {
 		if seqs[i] != int64(i) || times[i].Sub(start) != want {
 			t.Fatalf("record %d: seq %d at start+%s, want seq %d at start+%s", i, seqs[i], times[i].Sub(start), i, want)
 		}
-		if s.warm(times[i]) {
+		if s.Warm(times[i]) {
 			t.Fatalf("record %d is warm-up without a warm-up", i)
 		}
 	}
@@ -149,13 +149,13 @@ func TestBenchScheduleOpenLoopDuration(t *testing.T) {
 func TestBenchScheduleOpenLoopRecordsAfterWarmup(t *testing.T) {
 	clock := newFakeClock()
 	start := clock.now
-	s := newSchedule(clock, start, 100, time.Second, 0, 50)
+	s := NewSchedule(clock, start, 100, time.Second, 0, 50)
 	seqs, times := drain(t, s)
 	if len(seqs) != 150 {
 		t.Fatalf("%d records, want 100 warm-up + 50 measured", len(seqs))
 	}
 	for i, at := range times {
-		if warm := s.warm(at); warm != (i < 100) {
+		if warm := s.Warm(at); warm != (i < 100) {
 			t.Fatalf("record %d at start+%s: warm %t", i, at.Sub(start), warm)
 		}
 	}
@@ -166,11 +166,11 @@ func TestBenchScheduleClosedLoop(t *testing.T) {
 		clock := newFakeClock()
 		clock.step = time.Millisecond // each record takes 1 ms to send
 		start := clock.now
-		s := newSchedule(clock, start, 0, 200*time.Millisecond, time.Second, 0)
+		s := NewSchedule(clock, start, 0, 200*time.Millisecond, time.Second, 0)
 		seqs, times := drain(t, s)
 		warm := 0
 		for _, at := range times {
-			if s.warm(at) {
+			if s.Warm(at) {
 				warm++
 			}
 		}
@@ -180,7 +180,7 @@ func TestBenchScheduleClosedLoop(t *testing.T) {
 	})
 	t.Run("records", func(t *testing.T) {
 		clock := newFakeClock()
-		s := newSchedule(clock, clock.now, 0, 0, 0, 777)
+		s := NewSchedule(clock, clock.now, 0, 0, 0, 777)
 		if seqs, _ := drain(t, s); len(seqs) != 777 {
 			t.Fatalf("%d records, want 777", len(seqs))
 		}
@@ -189,14 +189,14 @@ func TestBenchScheduleClosedLoop(t *testing.T) {
 
 func TestBenchScheduleConcurrentProducersExactCount(t *testing.T) {
 	clock := newFakeClock()
-	s := newSchedule(clock, clock.now, 0, 0, 0, 10000)
+	s := NewSchedule(clock, clock.now, 0, 0, 0, 10000)
 	var mu sync.Mutex
 	seen := make(map[int64]bool)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for {
-				seq, _, ok := s.next(context.Background())
+				seq, _, ok := s.Next(context.Background())
 				if !ok {
 					return
 				}
@@ -217,22 +217,22 @@ func TestBenchScheduleConcurrentProducersExactCount(t *testing.T) {
 
 func TestBenchScheduleStopsOnCancel(t *testing.T) {
 	clock := newFakeClock()
-	s := newSchedule(clock, clock.now, 10, 0, time.Hour, 0)
+	s := NewSchedule(clock, clock.now, 10, 0, time.Hour, 0)
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, _, ok := s.next(ctx); !ok {
+	if _, _, ok := s.Next(ctx); !ok {
 		t.Fatal("first record refused")
 	}
 	cancel()
-	if _, _, ok := s.next(ctx); ok {
+	if _, _, ok := s.Next(ctx); ok {
 		t.Fatal("record handed out after cancel")
 	}
 }
 
 func TestBenchTimebaseUnixNano(t *testing.T) {
 	start := time.Now() // has a monotonic reading
-	tb := newTimebase(start)
+	tb := NewTimebase(start)
 	later := start.Add(1500 * time.Millisecond)
-	if got := tb.unixNano(later) - start.UnixNano(); got != int64(1500*time.Millisecond) {
+	if got := tb.UnixNano(later) - start.UnixNano(); got != int64(1500*time.Millisecond) {
 		t.Fatalf("unixNano advanced %d ns, want 1.5 s", got)
 	}
 }

@@ -24,8 +24,8 @@ type producerRun struct {
 	keys    [][]byte // nil without --keys
 
 	// Set by begin.
-	tb            timebase
-	sched         *schedule
+	tb            Timebase
+	sched         *Schedule
 	warmupEndUnix int64
 
 	lat  *Histogram
@@ -69,10 +69,10 @@ func (p *producerRun) close() {
 }
 
 // begin fixes the run's start; the warm-up and measured phases follow.
-func (p *producerRun) begin(tb timebase) {
+func (p *producerRun) begin(tb Timebase) {
 	p.tb = tb
-	p.sched = newSchedule(p.cfg.Clock, tb.start, p.cfg.Rate, p.cfg.Warmup, p.cfg.Duration, p.cfg.Records)
-	p.warmupEndUnix = tb.unixNano(p.sched.warmupEnd)
+	p.sched = NewSchedule(p.cfg.Clock, tb.start, p.cfg.Rate, p.cfg.Warmup, p.cfg.Duration, p.cfg.Records)
+	p.warmupEndUnix = tb.UnixNano(p.sched.warmupEnd)
 }
 
 // run produces until the schedule ends, then waits up to DrainTimeout for
@@ -120,18 +120,18 @@ func (p *producerRun) run(ctx context.Context) (stoppedEarly string) {
 // generate is one producer's loop.
 func (p *producerRun) generate(ctx context.Context, cl *kgo.Client) {
 	for {
-		seq, intended, ok := p.sched.next(ctx)
+		seq, intended, ok := p.sched.Next(ctx)
 		if !ok {
 			return
 		}
 		p.sent.Add(1)
-		cl.Produce(ctx, p.record(seq, p.tb.unixNano(intended)), p.promise)
+		cl.Produce(ctx, p.record(seq, p.tb.UnixNano(intended)), p.promise)
 	}
 }
 
 // record returns a pooled record stamped with the time and sequence. The
 // pool avoids a value allocation per record: only the header changes.
-func (p *producerRun) record(seq, unixNano int64) *kgo.Record {
+func (p *producerRun) record(seq, UnixNano int64) *kgo.Record {
 	r, _ := p.records.Get().(*kgo.Record)
 	var value []byte
 	if r == nil {
@@ -140,7 +140,7 @@ func (p *producerRun) record(seq, unixNano int64) *kgo.Record {
 	} else {
 		value = r.Value
 	}
-	encodeHeader(value, unixNano, seq)
+	encodeHeader(value, UnixNano, seq)
 	*r = kgo.Record{Value: value} // Topic empty: kgo.DefaultProduceTopic
 	if len(p.keys) > 0 {
 		r.Key = p.keys[seq%int64(len(p.keys))]
@@ -151,7 +151,7 @@ func (p *producerRun) record(seq, unixNano int64) *kgo.Record {
 // promise is called by kgo once per record, serially per client; kgo does
 // not touch the record afterwards, so it goes back to the pool.
 func (p *producerRun) promise(r *kgo.Record, err error) {
-	now := p.tb.unixNano(p.cfg.Clock.Now())
+	now := p.tb.UnixNano(p.cfg.Clock.Now())
 	defer p.records.Put(r)
 	defer p.completed.Add(1)
 	if err != nil {
@@ -251,7 +251,7 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 	}
 	defer p.close()
 
-	p.begin(newTimebase(cfg.Clock.Now()))
+	p.begin(NewTimebase(cfg.Clock.Now()))
 	stopProgress := startProgress(cfg.ProgressOut, cfg.Progress, cfg.Clock, p.tb.start, p.sched.warmupEnd,
 		&p.all, progressLine{"ack", p.lat})
 	stopped := p.run(ctx)

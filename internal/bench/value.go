@@ -21,13 +21,13 @@ func newPayload(size int) []byte {
 }
 
 // encodeHeader stamps the time and sequence into a value.
-func encodeHeader(value []byte, unixNano, seq int64) {
-	binary.BigEndian.PutUint64(value[0:8], uint64(unixNano))
+func encodeHeader(value []byte, UnixNano, seq int64) {
+	binary.BigEndian.PutUint64(value[0:8], uint64(UnixNano))
 	binary.BigEndian.PutUint64(value[8:16], uint64(seq))
 }
 
 // decodeHeader reads back what encodeHeader wrote.
-func decodeHeader(value []byte) (unixNano, seq int64, err error) {
+func decodeHeader(value []byte) (UnixNano, seq int64, err error) {
 	if len(value) < HeaderSize {
 		return 0, 0, fmt.Errorf("%w: %d bytes", errBadHeaderLength, len(value))
 	}

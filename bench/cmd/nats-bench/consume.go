@@ -72,7 +72,7 @@ func runConsume(ctx context.Context, cfg *config) (*bench.Result, error) {
 	errs := newErrorLog("consume", cfg.log)
 
 	start := time.Now()
-	tb := newTimebase(start)
+	tb := bench.NewTimebase(start)
 	warmupEnd := start.Add(cfg.warmup)
 	end := warmupEnd.Add(cfg.duration)
 	var (
@@ -83,7 +83,7 @@ func runConsume(ctx context.Context, cfg *config) (*bench.Result, error) {
 		done      = make(chan struct{})
 		closeDone sync.Once
 	)
-	lastRecv.Store(tb.unixNano(warmupEnd))
+	lastRecv.Store(tb.UnixNano(warmupEnd))
 	handler := func(m jetstream.Msg) {
 		now := time.Now()
 		n := int64(len(m.Data()))
@@ -96,7 +96,7 @@ func runConsume(ctx context.Context, cfg *config) (*bench.Result, error) {
 			return
 		}
 		bytes.Add(n)
-		storeMax(&lastRecv, tb.unixNano(now))
+		storeMax(&lastRecv, tb.UnixNano(now))
 		if c == cfg.records {
 			closeDone.Do(func() { close(done) })
 		}
@@ -116,7 +116,7 @@ func runConsume(ctx context.Context, cfg *config) (*bench.Result, error) {
 	if cfg.records > 0 {
 		records = min(records, cfg.records)
 	}
-	setThroughput(res, records, bytes.Load(), time.Duration(lastRecv.Load()-tb.unixNano(warmupEnd)))
+	setThroughput(res, records, bytes.Load(), time.Duration(lastRecv.Load()-tb.UnixNano(warmupEnd)))
 	errs.fill(res)
 	if res.Records == 0 {
 		return res, errNothingConsumed

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,10 +42,10 @@ func runE2E(ctx context.Context, cfg *config) (*bench.Result, error) {
 	cerrs := newErrorLog("consume", cfg.log)
 	e2e := bench.NewHistogram()
 	var consumed atomic.Int64
-	var warmupEndUnix atomic.Int64 // set before the first publish
-	tb := newTimebase(time.Now())  // shared with the producer from begin on
+	var warmupEndUnix atomic.Int64      // set before the first publish
+	tb := bench.NewTimebase(time.Now()) // shared with the producer from begin on
 	handler := func(m jetstream.Msg) {
-		now := tb.unixNano(time.Now())
+		now := tb.UnixNano(time.Now())
 		consumed.Add(1)
 		sent, ok := decodeSentTime(m.Data())
 		if !ok {
@@ -63,7 +65,7 @@ func runE2E(ctx context.Context, cfg *config) (*bench.Result, error) {
 
 	r.begin(tb, time.Now())
 	warmupEndUnix.Store(r.warmupEndUnix)
-	stopProgress := startProgress(cfg.progress, r.sched.warmupEnd.Add(-cfg.warmup), "acked", &r.all, e2e)
+	stopProgress := startProgress(cfg.progress, r.sched.WarmupEnd().Add(-cfg.warmup), "acked", &r.all, e2e)
 	prodDone := make(chan string, 1)
 	prodCtx, prodCancel := context.WithCancel(ctx)
 	defer prodCancel()
@@ -119,7 +121,7 @@ func runE2E(ctx context.Context, cfg *config) (*bench.Result, error) {
 	c := consumed.Load()
 	res.ProducedRecords, res.ConsumedRecords = &produced, &c
 	cerrs.fill(res)
-	res.StoppedEarly = joinNonEmpty("; ", prodStopped, consStopped)
+	res.StoppedEarly = strings.Join(slices.DeleteFunc([]string{prodStopped, consStopped}, func(s string) bool { return s == "" }), "; ")
 	switch {
 	case res.Records == 0:
 		return res, errNothingProduced
@@ -127,18 +129,4 @@ func runE2E(ctx context.Context, cfg *config) (*bench.Result, error) {
 		return res, errNothingConsumed
 	}
 	return res, nil
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	out := ""
-	for _, s := range parts {
-		if s == "" {
-			continue
-		}
-		if out != "" {
-			out += sep
-		}
-		out += s
-	}
-	return out
 }

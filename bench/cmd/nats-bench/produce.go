@@ -62,8 +62,8 @@ type produceRun struct {
 	subjects  []string
 	payload   []byte
 
-	tb            timebase
-	sched         *schedule
+	tb            bench.Timebase
+	sched         *bench.Schedule
 	warmupEndUnix int64
 
 	lat  *bench.Histogram
@@ -139,10 +139,10 @@ func (r *produceRun) close() {
 
 // begin fixes the run's start; the warm-up and measured phases follow.
 // Record times are Unix ns through tb, which may be older than start.
-func (r *produceRun) begin(tb timebase, start time.Time) {
+func (r *produceRun) begin(tb bench.Timebase, start time.Time) {
 	r.tb = tb
-	r.sched = newSchedule(start, r.cfg.rate, r.cfg.warmup, r.cfg.duration, r.cfg.records)
-	r.warmupEndUnix = r.tb.unixNano(r.sched.warmupEnd)
+	r.sched = bench.NewSchedule(bench.SystemClock{}, start, r.cfg.rate, r.cfg.warmup, r.cfg.duration, r.cfg.records)
+	r.warmupEndUnix = r.tb.UnixNano(r.sched.WarmupEnd())
 }
 
 // run publishes until the schedule ends, then waits up to the drain
@@ -185,7 +185,7 @@ func (p *producer) generate(ctx context.Context) {
 	r := p.run
 	value := append([]byte(nil), r.payload...) // PublishRequest copies it into its buffer
 	for {
-		seq, intended, ok := r.sched.next(ctx)
+		seq, intended, ok := r.sched.Next(ctx)
 		if !ok {
 			return
 		}
@@ -195,7 +195,7 @@ func (p *producer) generate(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		unix := r.tb.unixNano(intended)
+		unix := r.tb.UnixNano(intended)
 		p.intended[slot].Store(unix)
 		p.busy[slot].Store(true)
 		encodeHeader(value, unix, seq)
@@ -221,7 +221,7 @@ func (p *producer) release(slot int) bool {
 // calls it serially for the subscription.
 func (p *producer) onAck(m *nats.Msg) {
 	r := p.run
-	now := r.tb.unixNano(time.Now())
+	now := r.tb.UnixNano(time.Now())
 	slot, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
 	if err != nil || slot < 0 || slot >= len(p.replies) {
 		r.errs.add("reply on an unknown inbox subject")
@@ -315,8 +315,8 @@ func runProduce(ctx context.Context, cfg *config) (*bench.Result, error) {
 	}
 	defer r.close()
 	start := time.Now()
-	r.begin(newTimebase(start), start)
-	stopProgress := startProgress(cfg.progress, r.tb.start, "acked", &r.all, r.lat)
+	r.begin(bench.NewTimebase(start), start)
+	stopProgress := startProgress(cfg.progress, r.tb.Start(), "acked", &r.all, r.lat)
 	stopped := r.run(ctx)
 	stopProgress()
 	res := &bench.Result{Workload: "produce", Setup: cfg.produceSetup(), StoppedEarly: stopped}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -29,69 +28,6 @@ func decodeSentTime(value []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(binary.BigEndian.Uint64(value[0:8])), true
-}
-
-// timebase converts monotonic clock readings to the Unix nanoseconds
-// stamped into records, from one wall reading taken at the start.
-type timebase struct {
-	start     time.Time
-	startUnix int64
-}
-
-func newTimebase(start time.Time) timebase {
-	return timebase{start: start, startUnix: start.UnixNano()}
-}
-
-func (tb timebase) unixNano(t time.Time) int64 { return tb.startUnix + int64(t.Sub(tb.start)) }
-
-// schedule hands out records to the producers of a run, as gregor bench's
-// does: a warm-up phase (records intended before warmupEnd, not measured)
-// then the measured phase, which ends after limit measured records or at
-// end. Under a pacer each record keeps its intended time even when sent
-// late.
-type schedule struct {
-	pacer     *bench.Pacer // nil: closed loop, each record is intended "now"
-	warmupEnd time.Time
-	end       time.Time // zero when limit > 0
-	limit     int64
-
-	seq      atomic.Int64
-	measured atomic.Int64
-}
-
-func newSchedule(start time.Time, rate float64, warmup, duration time.Duration, limit int64) *schedule {
-	s := &schedule{warmupEnd: start.Add(warmup), limit: limit}
-	if limit == 0 {
-		s.end = s.warmupEnd.Add(duration)
-	}
-	if rate > 0 {
-		s.pacer = bench.NewPacer(bench.SystemClock{}, start, rate)
-	}
-	return s
-}
-
-func (s *schedule) next(ctx context.Context) (seq int64, intended time.Time, ok bool) {
-	if ctx.Err() != nil {
-		return 0, time.Time{}, false
-	}
-	seq = s.seq.Add(1) - 1
-	if s.pacer != nil {
-		intended = s.pacer.Due(seq)
-	} else {
-		intended = time.Now()
-	}
-	if !s.end.IsZero() && !intended.Before(s.end) {
-		return 0, time.Time{}, false
-	}
-	if s.limit > 0 && !intended.Before(s.warmupEnd) && s.measured.Add(1) > s.limit {
-		return 0, time.Time{}, false
-	}
-	if s.pacer != nil {
-		if _, err := s.pacer.Wait(ctx, seq); err != nil {
-			return 0, time.Time{}, false
-		}
-	}
-	return seq, intended, true
 }
 
 // counters count records and value bytes.
