@@ -79,3 +79,21 @@ func decodeOffset(name string, data []byte) (int64, error) {
 	}
 	return off, nil
 }
+
+// WriteOffsetCheckpoint durably replaces the file name with a one-offset
+// checkpoint (the layout of log-start-offset-checkpoint), for the offsets
+// other packages keep next to a log, such as the high watermark.
+func WriteOffsetCheckpoint(fs FS, name string, off int64) error {
+	return WriteFileAtomic(fs, name, encodeStartOffset(off))
+}
+
+// ReadOffsetCheckpoint reads a file written by WriteOffsetCheckpoint; ok is
+// false if it is absent. A malformed file gives an error wrapping ErrCorrupt.
+func ReadOffsetCheckpoint(fs FS, name string) (off int64, ok bool, err error) {
+	data, ok, err := readFile(fs, filepath.Dir(name), filepath.Base(name))
+	if err != nil || !ok {
+		return 0, ok, err
+	}
+	off, err = decodeOffset(filepath.Base(name), data)
+	return off, err == nil, err
+}

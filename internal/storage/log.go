@@ -188,9 +188,10 @@ func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
 }
 
 // AppendAssigned appends batches whose offsets are already set (a follower's
-// copy of the leader's log): their base offsets must continue from the LEO
-// without gaps, and their CRCs must hold. It returns once the flush policy
-// is satisfied.
+// copy of the leader's log): their base offsets must increase from the LEO,
+// with gaps allowed (the leader's log may have been compacted), never
+// overlapping, and their CRCs must hold. Nothing is written unless every
+// batch passes. It returns once the flush policy is satisfied.
 func (l *Log) AppendAssigned(batches []byte) error {
 	syncTo, err := l.appendAssigned(batches)
 	if err == nil && syncTo >= 0 {
@@ -211,8 +212,8 @@ func (l *Log) appendAssigned(batches []byte) (syncTo int64, err error) {
 		if err != nil {
 			return -1, fmt.Errorf("%w: %w", ErrBadBatch, err)
 		}
-		if h.BaseOffset != next || h.LastOffsetDelta < 0 {
-			return -1, fmt.Errorf("%w: batch at offset %d, log expects %d", ErrBadBatch, h.BaseOffset, next)
+		if h.BaseOffset < next || h.LastOffsetDelta < 0 {
+			return -1, fmt.Errorf("%w: batch at offset %d, log expects at least %d", ErrBadBatch, h.BaseOffset, next)
 		}
 		if err := record.CheckCRC(b); err != nil {
 			return -1, err

@@ -3,6 +3,9 @@ package storage
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -508,18 +511,108 @@ func TestStorageAppendAssigned(t *testing.T) {
 		t.Fatalf("LEO %d, %d segments", l.EndOffset(), len(l.segments()))
 	}
 	equalBatches(t, readAll(t, l, 0), want)
-	gap := makeBatch(t, 1, 1, 2, 1)
-	record.SetBaseOffset(gap, 61)
+	overlap := makeBatch(t, 1, 1, 2, 1)
+	record.SetBaseOffset(overlap, 59)
 	corrupt := makeBatch(t, 1, 1, 2, 1)
 	record.SetBaseOffset(corrupt, 60)
 	corrupt[len(corrupt)-1] ^= 1
-	for _, bad := range [][]byte{gap, corrupt, corrupt[:30]} {
+	good := makeBatch(t, 1, 1, 2, 1)
+	record.SetBaseOffset(good, 60)
+	for _, bad := range [][]byte{overlap, corrupt, corrupt[:30], append(slices.Clone(good), corrupt...)} {
 		if err := l.AppendAssigned(bad); err == nil || errors.Is(err, ErrStorage) {
 			t.Fatalf("bad batch: %v", err)
 		}
 	}
 	if l.EndOffset() != 60 || l.Err() != nil {
 		t.Fatalf("LEO %d err %v after rejected appends", l.EndOffset(), l.Err())
+	}
+	// A gap (the leader's log was compacted) is kept, and survives reopen.
+	gap := makeBatch(t, 2, 1, 2, 1)
+	record.SetBaseOffset(gap, 70)
+	if err := l.AppendAssigned(gap); err != nil {
+		t.Fatal(err)
+	}
+	if l.EndOffset() != 72 {
+		t.Fatalf("LEO %d after a batch at 70", l.EndOffset())
+	}
+	dir := l.dir
+	for reopen := range 2 {
+		if reopen == 1 {
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = mustOpen(t, OS, dir, testOpts(c))
+		}
+		if l.EndOffset() != 72 {
+			t.Fatalf("LEO %d (reopened: %d)", l.EndOffset(), reopen)
+		}
+		for _, from := range []int64{60, 65, 71} {
+			res, err := l.Read(from, 1<<20, math.MaxInt64, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := res.Slice.ReadInto(nil)
+			if err != nil || !slices.Equal(got, gap) {
+				t.Fatalf("Read(%d) in or after the gap: %d bytes, err %v", from, len(got), err)
+			}
+		}
+	}
+}
+
+func TestStorageTruncateFullyAndStartAt(t *testing.T) {
+	c := newClock()
+	dir := t.TempDir()
+	l := mustOpen(t, OS, dir, testOpts(c))
+	appendBatches(t, l, 3, 1, 10, seqTs)
+	if err := l.AssignEpoch(4, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateFullyAndStartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log) {
+		t.Helper()
+		if l.StartOffset() != 100 || l.EndOffset() != 100 {
+			t.Fatalf("start %d LEO %d, want 100 100", l.StartOffset(), l.EndOffset())
+		}
+		if e, ok := l.LatestEpoch(); ok {
+			t.Fatalf("epoch %d left in the cache", e)
+		}
+	}
+	check(l)
+	b := makeBatch(t, 2, 1, 5, 1)
+	record.SetBaseOffset(b, 100)
+	if err := l.AppendAssigned(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, OS, dir, testOpts(c))
+	if l.EndOffset() != 102 || l.StartOffset() != 100 {
+		t.Fatalf("after reopen start %d LEO %d", l.StartOffset(), l.EndOffset())
+	}
+	if e, end := l.EndOffsetForEpoch(5); e != 5 || end != 102 {
+		t.Fatalf("EndOffsetForEpoch(5) = %d %d", e, end)
+	}
+}
+
+func TestStorageOffsetCheckpoint(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "hw")
+	if _, ok, err := ReadOffsetCheckpoint(OS, name); ok || err != nil {
+		t.Fatalf("absent file: ok %v err %v", ok, err)
+	}
+	if err := WriteOffsetCheckpoint(OS, name, 42); err != nil {
+		t.Fatal(err)
+	}
+	if off, ok, err := ReadOffsetCheckpoint(OS, name); off != 42 || !ok || err != nil {
+		t.Fatalf("got %d %v %v", off, ok, err)
+	}
+	if err := os.WriteFile(name, []byte("0\nx\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := ReadOffsetCheckpoint(OS, name); ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt file: ok %v err %v", ok, err)
 	}
 }
 

@@ -160,6 +160,28 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	return nil
 }
 
+// TruncateFullyAndStartAt empties the log and starts it again at off, which
+// becomes both the start offset and the LEO, and clears the leader epoch
+// cache (a follower so far behind that the leader no longer has the offsets
+// it needs, as Kafka's truncateFullyAndStartAt).
+func (l *Log) TruncateFullyAndStartAt(off int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, off)
+	}
+	if err := l.truncateFullyLocked(off); err != nil {
+		return err
+	}
+	if l.epochs.truncateFromEnd(-1) {
+		return l.persistEpochsLocked()
+	}
+	return nil
+}
+
 // setStartLocked sets and persists the start offset, in either direction.
 func (l *Log) setStartLocked(off int64) error {
 	if err := writeFileAtomic(l.fs, l.dir, startOffsetFile, encodeStartOffset(off)); err != nil {
