@@ -1,0 +1,844 @@
+package cluster
+
+// The cluster harness: TestMain builds the gregor binary once; startCluster
+// runs N gregor processes on 127.0.0.1, each with its own data directory,
+// a real Kafka port and a real controller (Raft) port, both fronted by a
+// FaultProxy. Every address a node gives to others (--advertise, and its
+// entry in everyone's --voters) is a proxy's, so isolating a node needs no
+// help from the kernel: cut its two proxies, and on every other proxy
+// block the connections the node itself opened. Which process opened a
+// connection is read from /proc (see peerProcess), so isolation also works
+// for the connections the node dials out.
+//
+// Processes keep their ports and data directories across restarts, so a
+// restarted node is the same node to the cluster. Logs are kept per node
+// across restarts; when a test fails, running nodes get SIGQUIT (a
+// goroutine dump), the last lines of every node's log are printed and the
+// full logs are written to a directory that is kept.
+//
+// The binary is built once per run, on first use; GREGOR_CLUSTER_BINARY=
+// /path/to/gregor tests a prebuilt one instead.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	readyTimeout   = 30 * time.Second // process start until its ready line
+	stopTimeout    = 20 * time.Second // SIGTERM until exit (controlled shutdown included)
+	reapTimeout    = 10 * time.Second // SIGKILL until the process is reaped
+	clusterTimeout = 30 * time.Second // all ready lines until Metadata shows the cluster
+)
+
+// fastSets are the broker settings every cluster starts with, so that
+// failures are detected in seconds; tests add or override with withSet.
+var fastSets = []string{
+	"broker.session.timeout.ms=3000",
+	"broker.heartbeat.interval.ms=300",
+	"replica.lag.time.max.ms=3000",
+}
+
+// binDir holds the binary built for this run; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// gregorBinary builds the broker binary once per test binary run, on first
+// use (so the proxy's unit tests run even when the broker does not build),
+// or returns GREGOR_CLUSTER_BINARY.
+var gregorBinary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("GREGOR_CLUSTER_BINARY"); bin != "" {
+		_, err := os.Stat(bin)
+		return bin, err
+	}
+	dir, err := os.MkdirTemp("", "gregor-cluster-bin-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "gregor")
+	var out bytes.Buffer
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/gregor-dev/gregor/cmd/gregor")
+	build.Stdout, build.Stderr = &out, &out
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building gregor: %w\n%s", err, out.String())
+	}
+	return bin, nil
+})
+
+// touchSources stats the module's Go sources and go.mod/go.sum from inside
+// m.Run: go test caches a pass against the files a test touched, and this
+// package runs the broker without importing it, so without this a cached
+// pass would survive changes to the broker.
+var touchSources = sync.OnceValue(func() error {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		case d.IsDir() && path != root && strings.HasPrefix(d.Name(), "."):
+			return filepath.SkipDir
+		case d.IsDir() || !(strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum"):
+			return nil
+		}
+		_, err = os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+})
+
+// clusterConfig collects startCluster's options.
+type clusterConfig struct {
+	sets []string
+}
+
+type clusterOpt func(*clusterConfig)
+
+// withSet adds --set key=value to every node (after fastSets, so it
+// overrides them).
+func withSet(kvs ...string) clusterOpt {
+	return func(c *clusterConfig) { c.sets = append(c.sets, kvs...) }
+}
+
+// cluster is N gregor nodes, ids 1..N.
+type cluster struct {
+	t     *testing.T
+	bin   string
+	start time.Time
+	nodes []*node
+	sets  []string
+}
+
+// node is one gregor node: its fixed ports, data directory and proxies,
+// and the process currently (or last) running it.
+type node struct {
+	c           *cluster
+	ID          int32
+	DataDir     string
+	KafkaListen string // the real Kafka listener, 127.0.0.1:port
+	CtrlListen  string // the real controller (Raft) listener
+	kafkaProxy  *FaultProxy
+	ctrlProxy   *FaultProxy
+	logs        *logBuffer
+
+	mu       sync.Mutex // guards proc and isolated
+	proc     *process
+	isolated bool
+}
+
+// process is one run of a node's binary.
+type process struct {
+	cmd     *exec.Cmd
+	ready   chan struct{} // closed at the "broker ready" line
+	done    chan struct{} // closed once reaped
+	waitErr error         // valid after done
+}
+
+func (p *process) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// KafkaAddr is the address clients and other nodes use: the proxy's.
+func (n *node) KafkaAddr() string { return n.kafkaProxy.Addr() }
+
+// CtrlAddr is the node's controller address in --voters: the proxy's.
+func (n *node) CtrlAddr() string { return n.ctrlProxy.Addr() }
+
+func (n *node) String() string { return fmt.Sprintf("node %d", n.ID) }
+
+// Running reports whether the node's process is up.
+func (n *node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc != nil && n.proc.running()
+}
+
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil || !n.proc.running() {
+		return 0
+	}
+	return n.proc.cmd.Process.Pid
+}
+
+// startCluster starts an n-node cluster and waits until Metadata lists
+// every node and a controller among them. Everything is torn down when the
+// test ends.
+func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
+	t.Helper()
+	if err := touchSources(); err != nil {
+		t.Fatalf("stat module sources: %v", err)
+	}
+	bin, err := gregorBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clusterConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...)}
+	ports := freePorts(t, 2*n)
+	for i := range n {
+		nd := &node{
+			c:           c,
+			ID:          int32(i + 1),
+			DataDir:     t.TempDir(),
+			KafkaListen: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
+			CtrlListen:  fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+			logs:        &logBuffer{},
+		}
+		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify)); err != nil {
+			t.Fatal(err)
+		}
+		if nd.ctrlProxy, err = NewFaultProxy(nd.CtrlListen, WithClassify(c.classify)); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	t.Cleanup(c.teardown)
+
+	for _, nd := range c.nodes {
+		nd.spawn()
+	}
+	for _, nd := range c.nodes {
+		nd.waitReady()
+	}
+	c.waitBrokers(clusterTimeout, c.ids()...)
+	c.logf("cluster of %d ready", n)
+	return c
+}
+
+// freePorts returns n distinct ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+func (c *cluster) ids() []int32 {
+	var ids []int32
+	for _, n := range c.nodes {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+// node returns the node with the given id.
+func (c *cluster) node(id int32) *node {
+	c.t.Helper()
+	if id < 1 || int(id) > len(c.nodes) {
+		c.t.Fatalf("no node %d in a cluster of %d", id, len(c.nodes))
+	}
+	return c.nodes[id-1]
+}
+
+// others returns the ids of the nodes other than those given.
+func (c *cluster) others(ids ...int32) []int32 {
+	var out []int32
+	for _, n := range c.nodes {
+		if !slices.Contains(ids, n.ID) {
+			out = append(out, n.ID)
+		}
+	}
+	return out
+}
+
+// KafkaAddrs are every node's Kafka (proxy) addresses, the seed list.
+func (c *cluster) KafkaAddrs() []string {
+	var addrs []string
+	for _, n := range c.nodes {
+		addrs = append(addrs, n.KafkaAddr())
+	}
+	return addrs
+}
+
+// logf logs a test event to the test and into every node's log, so that
+// the dumped logs show what the test did when.
+func (c *cluster) logf(format string, args ...any) {
+	c.t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	c.t.Logf("[%6.2fs] %s", time.Since(c.start).Seconds(), msg)
+	stamp := time.Now().Format("15:04:05.000")
+	for _, n := range c.nodes {
+		fmt.Fprintf(n.logs, "### %s test: %s\n", stamp, msg)
+	}
+}
+
+// args is the node's command line.
+func (n *node) args() []string {
+	var voters []string
+	for _, o := range n.c.nodes {
+		voters = append(voters, fmt.Sprintf("%d@%s", o.ID, o.CtrlAddr()))
+	}
+	args := []string{"serve",
+		"--node-id", strconv.Itoa(int(n.ID)),
+		"--data-dir", n.DataDir,
+		"--listen", n.KafkaListen,
+		"--advertise", n.KafkaAddr(),
+		"--controller-listen", n.CtrlListen,
+		"--voters", strings.Join(voters, ","),
+	}
+	for _, kv := range n.c.sets {
+		args = append(args, "--set", kv)
+	}
+	return args
+}
+
+// childEnv is the test's environment without GREGOR_* variables: the broker
+// reads those as configuration and rejects unknown ones.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GREGOR_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// spawn starts the node's process without waiting for it to be ready.
+func (n *node) spawn() {
+	t := n.c.t
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc != nil && n.proc.running() {
+		t.Fatalf("%v: start: already running", n)
+	}
+	args := n.args()
+	p := &process{
+		cmd:   exec.Command(n.c.bin, args...),
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	p.cmd.Env = childEnv()
+	p.cmd.Stdout = n.logs
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(n.logs, "### %s gregor %s\n", time.Now().Format("15:04:05.000"), strings.Join(args, " "))
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("%v: starting gregor: %v", n, err)
+	}
+	n.proc = p
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		readySeen := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(n.logs, line)
+			if !readySeen && strings.Contains(line, `msg="broker ready"`) {
+				readySeen = true
+				close(p.ready)
+			}
+		}
+		_, _ = io.Copy(n.logs, stderr) // after an over-long line: never block the child
+		p.waitErr = p.cmd.Wait()
+		fmt.Fprintf(n.logs, "### %s gregor exited: %v\n", time.Now().Format("15:04:05.000"), p.waitErr)
+		close(p.done)
+	}()
+}
+
+func (n *node) current() *process {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc
+}
+
+// waitReady waits for the current process's ready line.
+func (n *node) waitReady() {
+	t := n.c.t
+	t.Helper()
+	p := n.current()
+	select {
+	case <-p.ready:
+	case <-p.done:
+		t.Fatalf("%v exited before it was ready: %v", n, p.waitErr)
+	case <-time.After(readyTimeout):
+		t.Fatalf("%v printed no ready line within %v", n, readyTimeout)
+	}
+}
+
+// Kill sends SIGKILL to node id and waits until it is reaped.
+func (c *cluster) Kill(id int32) {
+	c.t.Helper()
+	n := c.node(id)
+	p := n.current()
+	if p == nil || !p.running() {
+		c.t.Fatalf("Kill: %v is not running", n)
+	}
+	c.logf("SIGKILL %v", n)
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(reapTimeout):
+		c.t.Fatalf("%v not reaped within %v of SIGKILL", n, reapTimeout)
+	}
+}
+
+// Stop sends SIGTERM to node id and waits for a clean exit.
+func (c *cluster) Stop(id int32) {
+	c.t.Helper()
+	n := c.node(id)
+	p := n.current()
+	if p == nil || !p.running() {
+		c.t.Fatalf("Stop: %v is not running", n)
+	}
+	c.logf("SIGTERM %v", n)
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		c.t.Errorf("%v did not exit within %v of SIGTERM; sending SIGQUIT", n, stopTimeout)
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		c.t.FailNow()
+	}
+	if p.waitErr != nil {
+		c.t.Errorf("%v exited uncleanly after SIGTERM: %v", n, p.waitErr)
+	}
+	c.logf("%v stopped in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// Restart starts node id again (same ports, same data) and waits for its
+// ready line; it does not wait for the cluster to take it back.
+func (c *cluster) Restart(id int32) {
+	c.t.Helper()
+	n := c.node(id)
+	c.logf("restart %v", n)
+	n.spawn()
+	n.waitReady()
+}
+
+// Isolate cuts node id off from everyone: its own proxies close every
+// connection and refuse new ones (so nobody reaches it, clients included),
+// and every other node's proxies do the same to connections the isolated
+// node opens. The process keeps running.
+func (c *cluster) Isolate(id int32) {
+	c.t.Helper()
+	n := c.node(id)
+	c.logf("isolate %v", n)
+	n.mu.Lock()
+	n.isolated = true
+	n.mu.Unlock()
+	n.kafkaProxy.Cut()
+	n.ctrlProxy.Cut()
+	for _, o := range c.nodes {
+		if o != n {
+			o.kafkaProxy.Block(n.sourceName())
+			o.ctrlProxy.Block(n.sourceName())
+		}
+	}
+}
+
+// Heal undoes Isolate.
+func (c *cluster) Heal(id int32) {
+	c.t.Helper()
+	n := c.node(id)
+	c.logf("heal %v", n)
+	n.mu.Lock()
+	n.isolated = false
+	n.mu.Unlock()
+	for _, o := range c.nodes {
+		if o != n {
+			o.kafkaProxy.Unblock(n.sourceName())
+			o.ctrlProxy.Unblock(n.sourceName())
+		}
+	}
+	n.kafkaProxy.Heal()
+	n.ctrlProxy.Heal()
+}
+
+// sourceName is how the proxies name connections the node opened.
+func (n *node) sourceName() string { return fmt.Sprintf("node%d", n.ID) }
+
+// classify names the process that opened conn (accepted by one of the
+// cluster's proxies): "nodeN" for a node, "" for anyone else (the test).
+func (c *cluster) classify(conn net.Conn) string {
+	pids := map[int]string{}
+	for _, n := range c.nodes {
+		if pid := n.pid(); pid != 0 {
+			pids[pid] = n.sourceName()
+		}
+	}
+	name, _ := peerProcess(conn, pids)
+	return name
+}
+
+// teardown runs when the test ends: on failure it collects goroutine dumps
+// and logs; it always kills every process and closes the proxies.
+func (c *cluster) teardown() {
+	t := c.t
+	failed := t.Failed()
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		p := n.current()
+		if p == nil || !p.running() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if failed {
+				fmt.Fprintf(n.logs, "### test failed with %v running: SIGQUIT for a goroutine dump\n", n)
+				_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-p.done:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			_ = p.cmd.Process.Kill()
+			select {
+			case <-p.done:
+			case <-time.After(reapTimeout):
+				fmt.Fprintf(n.logs, "### %v not reaped within %v of SIGKILL\n", n, reapTimeout)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range c.nodes {
+		n.kafkaProxy.Close()
+		n.ctrlProxy.Close()
+	}
+	if !failed {
+		return
+	}
+	dir, err := os.MkdirTemp("", "gregor-cluster-logs-"+sanitize(t.Name())+"-")
+	if err != nil {
+		t.Logf("keeping logs: %v", err)
+	}
+	for _, n := range c.nodes {
+		if dir != "" {
+			path := filepath.Join(dir, fmt.Sprintf("node%d.log", n.ID))
+			if err := os.WriteFile(path, []byte(n.logs.String()), 0o644); err != nil {
+				t.Logf("keeping logs: %v", err)
+			}
+		}
+		t.Logf("%v log (data dir %s):\n%s", n, n.DataDir, n.logs.Tail(150))
+	}
+	if dir != "" {
+		t.Logf("full node logs kept in %s", dir)
+	}
+}
+
+func sanitize(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+// ---- clients and Metadata ----
+
+// clientOpts are franz-go options that notice failures fast: short
+// metadata ages, retry backoff and timeouts. The client logs into a buffer
+// that is printed if the test fails.
+func (c *cluster) clientOpts(name string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.KafkaAddrs()...),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+		kgo.MetadataMaxAge(250 * time.Millisecond),
+		kgo.DialTimeout(2 * time.Second),
+		kgo.RequestTimeoutOverhead(3 * time.Second),
+		kgo.RetryTimeout(20 * time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		kgo.WithLogger(kgo.BasicLogger(failureLog(c.t, name), kgo.LogLevelInfo, nil)),
+	}
+}
+
+// client returns a franz-go client seeded with every node, closed when the
+// test ends; opts add to or override clientOpts.
+func (c *cluster) client(name string, opts ...kgo.Opt) *kgo.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(append(c.clientOpts(name), opts...)...)
+	if err != nil {
+		c.t.Fatalf("kgo.NewClient: %v", err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// admin returns a kadm client on a fresh client.
+func (c *cluster) admin() *kadm.Client {
+	c.t.Helper()
+	return kadm.NewClient(c.client("admin"))
+}
+
+// metadata asks the cluster for Metadata (of topics, or of all topics).
+func (c *cluster) metadata(adm *kadm.Client, topics ...string) (kadm.Metadata, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return adm.Metadata(ctx, topics...)
+}
+
+// waitBrokers waits until Metadata lists exactly the given brokers and a
+// controller among them.
+func (c *cluster) waitBrokers(timeout time.Duration, ids ...int32) {
+	c.t.Helper()
+	adm := c.admin()
+	want := slices.Sorted(slices.Values(ids))
+	checkFor(c.t, timeout, func() error {
+		m, err := c.metadata(adm)
+		if err != nil {
+			return err
+		}
+		got := slices.Sorted(slices.Values(m.Brokers.NodeIDs()))
+		if !slices.Equal(got, want) {
+			return errorf("brokers %v, want %v", got, want)
+		}
+		if !slices.Contains(want, m.Controller) {
+			return errorf("controller %d not among %v", m.Controller, want)
+		}
+		return nil
+	})
+}
+
+// controller returns the current controller (the Raft leader) by Metadata.
+func (c *cluster) controller(adm *kadm.Client) int32 {
+	c.t.Helper()
+	var ctl int32
+	checkFor(c.t, 10*time.Second, func() error {
+		m, err := c.metadata(adm)
+		if err != nil {
+			return err
+		}
+		if m.Controller < 1 {
+			return errorf("no controller (%d)", m.Controller)
+		}
+		ctl = m.Controller
+		return nil
+	})
+	return ctl
+}
+
+// createTopic creates a topic and waits until every partition has a leader
+// and a full ISR.
+func (c *cluster) createTopic(adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, topic)
+	if err != nil {
+		c.t.Fatalf("create topic %s: %v", topic, err)
+	}
+	if resp.Err != nil {
+		c.t.Fatalf("create topic %s: %v %s", topic, resp.Err, resp.ErrMessage)
+	}
+	c.waitPartitions(adm, 20*time.Second, topic, func(p kadm.PartitionDetail) error {
+		if p.Leader < 1 {
+			return errorf("no leader")
+		}
+		if len(p.Replicas) != int(rf) || len(p.ISR) != int(rf) {
+			return errorf("replicas %v, isr %v, want %d of each", p.Replicas, p.ISR, rf)
+		}
+		return nil
+	})
+}
+
+// waitPartitions waits until ok accepts every partition of topic.
+func (c *cluster) waitPartitions(adm *kadm.Client, timeout time.Duration, topic string, ok func(kadm.PartitionDetail) error) kadm.TopicDetail {
+	c.t.Helper()
+	var td kadm.TopicDetail
+	checkFor(c.t, timeout, func() error {
+		m, err := c.metadata(adm, topic)
+		if err != nil {
+			return err
+		}
+		var found bool
+		td, found = m.Topics[topic]
+		if !found {
+			return errorf("topic %s not in Metadata", topic)
+		}
+		if td.Err != nil {
+			return td.Err
+		}
+		if len(td.Partitions) == 0 {
+			return errorf("topic %s has no partitions", topic)
+		}
+		for _, p := range td.Partitions.Sorted() {
+			if p.Err != nil {
+				return fmt.Errorf("partition %d: %w", p.Partition, p.Err)
+			}
+			if err := ok(p); err != nil {
+				return fmt.Errorf("partition %d: %w", p.Partition, err)
+			}
+		}
+		return nil
+	})
+	return td
+}
+
+// partition returns one partition's Metadata, waiting for it to have a
+// leader.
+func (c *cluster) partition(adm *kadm.Client, topic string, partition int32) kadm.PartitionDetail {
+	c.t.Helper()
+	td := c.waitPartitions(adm, 10*time.Second, topic, func(p kadm.PartitionDetail) error {
+		if p.Partition == partition && p.Leader < 1 {
+			return errorf("no leader")
+		}
+		return nil
+	})
+	return td.Partitions[partition]
+}
+
+// waitISRContains waits until every partition of topic that node id
+// replicates has it in its ISR (and a leader).
+func (c *cluster) waitISRContains(adm *kadm.Client, timeout time.Duration, topic string, id int32) {
+	c.t.Helper()
+	c.waitPartitions(adm, timeout, topic, func(p kadm.PartitionDetail) error {
+		if p.Leader < 1 {
+			return errorf("no leader")
+		}
+		if slices.Contains(p.Replicas, id) && !slices.Contains(p.ISR, id) {
+			return errorf("node %d not in ISR %v (replicas %v)", id, p.ISR, p.Replicas)
+		}
+		return nil
+	})
+}
+
+// waitFullISR waits until every partition of topic has a leader and all
+// its replicas in the ISR.
+func (c *cluster) waitFullISR(adm *kadm.Client, timeout time.Duration, topic string) {
+	c.t.Helper()
+	c.waitPartitions(adm, timeout, topic, func(p kadm.PartitionDetail) error {
+		if p.Leader < 1 {
+			return errorf("no leader")
+		}
+		if len(p.ISR) != len(p.Replicas) {
+			return errorf("isr %v, replicas %v", p.ISR, p.Replicas)
+		}
+		return nil
+	})
+}
+
+// ---- small helpers ----
+
+var errorf = fmt.Errorf
+
+// checkFor calls fn until it returns nil, failing the test with fn's last
+// error after timeout.
+func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 20 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// logBuffer is a bytes.Buffer safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Tail returns the last n lines.
+func (b *logBuffer) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// failureLog returns a buffer printed under name if the test fails.
+func failureLog(t *testing.T, name string) *logBuffer {
+	b := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() && b.String() != "" {
+			t.Logf("%s log:\n%s", name, b.Tail(100))
+		}
+	})
+	return b
+}
+
+// testContext returns a context cancelled after d or when the test ends.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
