@@ -171,6 +171,18 @@ func (h *Handlers) errCode(err error) int16 {
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, partition.ErrInvalidTimestamp):
 		return kerr.InvalidTimestamp.Code
+	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrNotFollower):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, partition.ErrFencedLeaderEpoch):
+		return kerr.FencedLeaderEpoch.Code
+	case errors.Is(err, partition.ErrUnknownLeaderEpoch):
+		return kerr.UnknownLeaderEpoch.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrMagic):

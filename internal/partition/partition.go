@@ -1,16 +1,25 @@
 // Package partition owns the state of one topic partition on this broker: its
-// log, the idempotent producer state, the leader epoch, the high watermark
+// log, the idempotent producer state, the leader epoch, the replica state
+// (role, ISR, followers' log end offsets, high watermark, acks=all waiters)
 // and the waiters of long-polling fetches.
 //
-// Lock order: Partition.mu (appends, producer state) before the storage log's
-// own lock. Reads take neither Partition.mu nor block appends.
+// A partition is standalone after Open: it leads, its ISR is itself and its
+// high watermark is its log end offset, with no replica bookkeeping on the
+// hot path. BecomeLeader and BecomeFollower switch it to Kafka's replicated
+// semantics (replica.go).
+//
+// Lock order: Partition.mu (appends, producer state, role changes), then
+// Partition.rmu (replica state), then the storage log's own lock. Reads take
+// neither Partition.mu nor block appends.
 package partition
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gregor-dev/gregor/internal/record"
@@ -24,6 +33,13 @@ var (
 	ErrMessageTooLarge      = errors.New("partition: batch larger than max.message.bytes")
 	ErrInvalidTimestamp     = errors.New("partition: timestamp out of the accepted range")
 	ErrClosed               = errors.New("partition: closed")
+
+	ErrNotLeader                    = errors.New("partition: this broker is not the leader")
+	ErrNotFollower                  = errors.New("partition: this broker is not a follower")
+	ErrFencedLeaderEpoch            = errors.New("partition: request's leader epoch is older than the current one")
+	ErrUnknownLeaderEpoch           = errors.New("partition: request's leader epoch is newer than the current one")
+	ErrNotEnoughReplicas            = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
+	ErrNotEnoughReplicasAfterAppend = errors.New("partition: appended, but the in-sync replicas shrank below min.insync.replicas")
 )
 
 // AppendConfig is the part of the topic configuration an append needs.
@@ -59,12 +75,22 @@ type Partition struct {
 	log    *storage.Log
 	now    func() time.Time
 	logger *slog.Logger
+	nodeID int32
 
-	mu             sync.Mutex // serializes appends; guards producers and closed
+	mu             sync.Mutex // serializes appends and role changes; guards producers and closed
 	producers      producers
 	snapshotOffset int64 // log end offset at the last snapshot
-	leaderEpoch    int32
+	hwCheckpoint   int64 // high watermark in the checkpoint file, -1 if none
 	closed         bool
+
+	// Written with both mu and rmu held; read lock-free.
+	leaderEpoch atomic.Int32
+	role        atomic.Int32 // roleStandalone, roleLeader or roleFollower
+	hwIsLEO     atomic.Bool  // standalone, or a leader whose maximal ISR is itself
+	hw          atomic.Int64 // the high watermark while !hwIsLEO
+
+	rmu sync.Mutex // guards rs
+	rs  replicaState
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every append
@@ -77,6 +103,7 @@ type Options struct {
 	Storage storage.Options
 	Now     func() time.Time
 	Logger  *slog.Logger
+	NodeID  int32 // this broker's id
 }
 
 // Open opens (recovering if needed) the partition's log and rebuilds its
@@ -96,12 +123,14 @@ func Open(topic string, index int32, o Options) (*Partition, error) {
 	}
 	p := &Partition{
 		Topic: topic, Index: index,
-		dir: o.Dir, fs: o.FS, log: l, now: o.Now, logger: o.Logger,
+		dir: o.Dir, fs: o.FS, log: l, now: o.Now, logger: o.Logger, nodeID: o.NodeID,
 		notify: make(chan struct{}),
 	}
 	if e, ok := l.LatestEpoch(); ok {
-		p.leaderEpoch = e
+		p.leaderEpoch.Store(e)
 	}
+	p.initReplicaState()
+	p.loadHighWatermark()
 	if err := p.loadProducers(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)
@@ -205,6 +234,9 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 	if p.closed {
 		return res, -1, ErrClosed
 	}
+	if p.role.Load() == roleFollower {
+		return res, -1, ErrNotLeader
+	}
 	res.LogStartOffset = p.log.StartOffset()
 	now := p.now().UnixMilli()
 	if !cfg.LogAppendTime {
@@ -228,7 +260,7 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 			return res, -1, nil
 		}
 	}
-	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch)
+	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch.Load())
 	if cfg.LogAppendTime {
 		record.SetLogAppendTime(batch, now)
 		h.MaxTimestamp = now
@@ -272,7 +304,8 @@ func (p *Partition) wake() {
 	p.notifyMu.Unlock()
 }
 
-// Changed returns a channel closed at the next append (or truncation).
+// Changed returns a channel closed at the next append, truncation, high
+// watermark advance or role change.
 func (p *Partition) Changed() <-chan struct{} {
 	p.notifyMu.Lock()
 	defer p.notifyMu.Unlock()
@@ -298,33 +331,43 @@ func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool, dst []byte)
 
 // FetchSlice is Fetch without reading: it returns the byte range of a
 // segment file that holds the batches, for the caller to send as it is on
-// disk (sendfile) or read. Records is left nil.
+// disk (sendfile) or read. Records is left nil. It is a consumer's read:
+// only the leader answers, and only below the high watermark.
 func (p *Partition) FetchSlice(offset int64, maxBytes int32, minOne bool) (storage.Slice, FetchResult, error) {
+	if p.role.Load() == roleFollower {
+		return storage.Slice{}, FetchResult{HighWatermark: -1, LogStartOffset: -1}, ErrNotLeader
+	}
 	hw := p.HighWatermark()
 	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
 	rr, err := p.log.Read(offset, maxBytes, hw, minOne)
 	return rr.Slice, res, err
 }
 
-// HighWatermark is the offset below which records are committed. A single
-// broker is its partitions' whole ISR, so it is the log end offset.
-func (p *Partition) HighWatermark() int64 { return p.log.EndOffset() }
+// HighWatermark is the offset below which records are committed. While the
+// partition's (maximal) ISR is this broker alone, it is the log end offset.
+func (p *Partition) HighWatermark() int64 {
+	if p.hwIsLEO.Load() {
+		return p.log.EndOffset()
+	}
+	return p.hw.Load()
+}
 
 // LogStartOffset is the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
 
 // LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.leaderEpoch
-}
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
-// EndOffsetForEpoch answers OffsetForLeaderEpoch as a leader does: its own
-// current epoch ends at the log end; older ones where the next began.
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader-epoch
+// cache (Kafka's semantics, -1/-1 when unknown): the latest cached epoch ends
+// at the log end, older ones where the next began. A standalone partition
+// whose log has no epoch yet still answers its current epoch with the log
+// end. A leader has its epoch in the cache since BecomeLeader.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
-	if epoch == p.LeaderEpoch() {
-		return epoch, p.log.EndOffset()
+	if p.role.Load() == roleStandalone && epoch == p.LeaderEpoch() {
+		if _, ok := p.log.LatestEpoch(); !ok {
+			return epoch, p.log.EndOffset()
+		}
 	}
 	return p.log.EndOffsetForEpoch(epoch)
 }
@@ -337,6 +380,9 @@ func (p *Partition) Log() *storage.Log { return p.log }
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.role.Load() == roleFollower {
+		return -1, ErrNotLeader
+	}
 	hw := p.HighWatermark()
 	if offset == -1 {
 		offset = hw
@@ -369,18 +415,58 @@ func (p *Partition) SetStorageOptions(o storage.Options) {
 func (p *Partition) MaybeFlush() error { return p.log.MaybeFlush() }
 
 // Checkpoint writes the producer-state snapshot if the log grew since the
-// last one, so that recovery after a crash rescans only recent batches.
+// last one, so that recovery after a crash rescans only recent batches, and
+// the high-watermark checkpoint if it moved.
 func (p *Partition) Checkpoint() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	if err := p.checkpointHighWatermarkLocked(); err != nil {
+		return err
+	}
 	end := p.log.EndOffset()
-	if p.closed || end == p.snapshotOffset {
+	if end == p.snapshotOffset {
 		return nil
 	}
 	if err := writeSnapshot(p.fs, p.dir, end, p.producers); err != nil {
 		return err
 	}
 	p.snapshotOffset = end
+	return nil
+}
+
+// hwCheckpointFile holds the partition's high watermark in the layout of
+// storage's one-offset checkpoints ("0\n<offset>\n"). It lives in the
+// partition directory, next to the log it describes, so that it moves and
+// goes away with it and no broker-wide file couples partitions' writes.
+const hwCheckpointFile = "high-watermark-checkpoint"
+
+func (p *Partition) loadHighWatermark() {
+	hw, ok, err := storage.ReadOffsetCheckpoint(p.fs, filepath.Join(p.dir, hwCheckpointFile))
+	if err != nil {
+		// Only a lower bound is lost: the leader recomputes it from
+		// its followers, a follower learns it from the leader.
+		p.logger.Warn("high watermark checkpoint unreadable; starting from the log start", "partition", p.name(), "err", err)
+		hw, ok = 0, false
+	}
+	p.hwCheckpoint = -1
+	if ok {
+		p.hwCheckpoint = hw
+	}
+	p.hw.Store(min(max(hw, p.log.StartOffset()), p.log.EndOffset()))
+}
+
+func (p *Partition) checkpointHighWatermarkLocked() error {
+	hw := p.HighWatermark()
+	if hw == p.hwCheckpoint || p.log.Err() != nil {
+		return nil
+	}
+	if err := storage.WriteOffsetCheckpoint(p.fs, filepath.Join(p.dir, hwCheckpointFile), hw); err != nil {
+		return err
+	}
+	p.hwCheckpoint = hw
 	return nil
 }
 
@@ -391,12 +477,14 @@ func (p *Partition) Close() error {
 	if p.closed {
 		return nil
 	}
-	p.closed = true
 	var errs []error
 	if p.log.Err() == nil {
+		errs = append(errs, p.checkpointHighWatermarkLocked())
 		errs = append(errs, writeSnapshot(p.fs, p.dir, p.log.EndOffset(), p.producers))
 	}
+	p.closed = true
 	errs = append(errs, p.log.Close())
+	p.closeReplicaState()
 	p.wake()
 	return errors.Join(errs...)
 }
@@ -406,6 +494,7 @@ func (p *Partition) Delete() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.closeReplicaState()
 	p.wake()
 	return p.log.Delete()
 }
