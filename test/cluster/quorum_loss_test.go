@@ -1,0 +1,68 @@
+//go:build cluster_wip
+
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestClusterTwoOfThreeDownRefusesWrites: with two of three brokers
+// killed (the metadata quorum lost too), acks=all produce with
+// min.insync.replicas=2 is never acknowledged; once they are restarted,
+// writes succeed again.
+func TestClusterTwoOfThreeDownRefusesWrites(t *testing.T) {
+	c := startCluster(t, 3, withSet("min.insync.replicas=2"))
+	adm := c.admin()
+	const topic, parts = "quorum", 3
+	c.createTopic(adm, topic, parts, 3, nil)
+	produceEach(t, c, "before", topic, parts, 20*time.Second, nil)
+
+	survivor := c.controller(adm)
+	down := c.others(survivor)
+	for _, id := range down {
+		c.Kill(id)
+	}
+
+	// Produce to every partition through the survivor only. Each record
+	// gets a few seconds of retries; none may be acknowledged.
+	cl := c.client("refused-producer",
+		kgo.SeedBrokers(c.node(survivor).KafkaAddr()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProduceRequestTimeout(2*time.Second),
+		kgo.RecordDeliveryTimeout(6*time.Second),
+	)
+	var wg sync.WaitGroup
+	errs := make([]error, parts)
+	for part := range int32(parts) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			errs[part] = cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: part, Value: []byte("refused")}).FirstErr()
+		}()
+	}
+	wg.Wait()
+	for part, err := range errs {
+		if err == nil {
+			t.Errorf("partition %d: acks=all produce acknowledged with only node %d of 3 up", part, survivor)
+		} else {
+			c.logf("partition %d with two brokers down: produce refused: %v", part, err)
+		}
+	}
+
+	for _, id := range down {
+		c.Restart(id)
+	}
+	c.waitBrokers(30*time.Second, c.ids()...)
+	start := time.Now()
+	produceEach(t, c, "after", topic, parts, 30*time.Second, nil)
+	c.logf("writes acknowledged again %v after the cluster was back", time.Since(start).Round(time.Millisecond))
+	c.waitFullISR(adm, 30*time.Second, topic)
+}
