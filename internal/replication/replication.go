@@ -8,7 +8,10 @@
 // log end offset from the fetch offset. Before the first fetch after Follow
 // (a new leader or leader epoch) a partition's log is truncated to where it
 // agrees with the leader's, found with OffsetForLeaderEpoch (KIP-101,
-// KIP-279; see truncate.go), so that logs never diverge.
+// KIP-279; see truncate.go), so that logs never diverge. A partition
+// added while its fetcher is long-polling joins the next round (at most
+// MaxWait later); Stop and Close do not wait for the poll (they cancel it
+// when the fetcher has nothing left).
 //
 // Invariants:
 //   - A Replica is called by at most one goroutine at a time, and never
