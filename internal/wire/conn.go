@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -124,7 +125,7 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 		return nil, ErrClosed
 	}
 
-	deadline, _ := ctx.Deadline() // zero: no deadline
+	deadline, hasDeadline := ctx.Deadline() // zero: no deadline
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("wire: %s: %w", c.addr, err)
@@ -137,8 +138,13 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 		// this Conn cannot be reused even if the exchange completed.
 		c.Close()
 	}
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
 		err = fmt.Errorf("wire: %s: %w (%v)", c.addr, context.Cause(ctx), err)
+	case hasDeadline && errors.Is(err, os.ErrDeadlineExceeded):
+		// The socket deadline can fire just before the context's timer.
+		err = fmt.Errorf("wire: %s: %w (%v)", c.addr, context.DeadlineExceeded, err)
 	}
 	if err != nil {
 		c.Close()
