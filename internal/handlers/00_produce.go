@@ -9,14 +9,23 @@ package handlers
 // (record.Validate) outside any lock, then appended by its partition, which
 // checks idempotent sequences and assigns offsets in place.
 //
-// acks=0 sends no response; acks=1 and acks=-1 answer once the batch is in
-// the log and, when the flush policy asks (flush.messages=1), on disk: all
-// partitions are written first, then their fsyncs run together. A single broker is its partitions' whole ISR, so acks=-1 is
-// refused with NOT_ENOUGH_REPLICAS only when min.insync.replicas > 1.
+// Only the partition's leader appends (else NOT_LEADER_OR_FOLLOWER). acks=0
+// sends no response; acks=1 answers once the batch is in the leader's log
+// and, when the flush policy asks (flush.messages=1), on disk: all
+// partitions are written first, then their fsyncs run together. acks=-1 is
+// refused with NOT_ENOUGH_REPLICAS, nothing appended, while the ISR is
+// smaller than min.insync.replicas; otherwise it also waits, all partitions
+// of the request together and within the request's timeout, for the high
+// watermark to pass each batch (the whole ISR has it): REQUEST_TIMED_OUT
+// when the timeout passes first, NOT_LEADER_OR_FOLLOWER if leadership is
+// lost meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+// min.insync.replicas before it committed (as Kafka's DelayedProduce).
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,7 +36,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
-func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.ProduceRequest) (kmsg.Response, error) {
+func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var topLevel error
 	switch {
@@ -39,7 +48,10 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 		topLevel = kerr.TransactionalIDAuthorizationFailed
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
-	var syncs []pendingSync
+	var (
+		syncs   []pendingSync
+		commits []pendingCommit
+	)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
@@ -66,11 +78,18 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			err := tErr
 			if err == nil {
-				var ps pendingSync
-				ps, err = h.produceOne(t, rp, req.Acks, &sp)
+				var (
+					ps pendingSync
+					pc pendingCommit
+				)
+				ps, pc, err = h.produceOne(t, rp, req.Acks, &sp)
 				if ps.p != nil {
 					ps.topic, ps.partition = i, j
 					syncs = append(syncs, ps)
+				}
+				if pc.p != nil {
+					pc.topic, pc.partition = i, j
+					commits = append(commits, pc)
 				}
 			}
 			if err != nil {
@@ -90,6 +109,21 @@ func (h *Handlers) produce(_ context.Context, _ *server.Request, req *kmsg.Produ
 			sp.BaseOffset, sp.LogAppendTime = -1, -1
 			h.setProduceError(req.Version, sp, err)
 		}
+	}
+	if len(commits) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+		for k, err := range waitCommits(wctx, commits) {
+			if err != nil {
+				c := commits[k]
+				sp := &resp.Topics[c.topic].Partitions[c.partition]
+				if sp.ErrorCode != 0 {
+					continue // its fsync failed
+				}
+				sp.BaseOffset, sp.LogAppendTime = -1, -1
+				h.setProduceError(req.Version, sp, err)
+			}
+		}
+		cancel()
 	}
 	if req.Acks == 0 {
 		return nil, nil
@@ -133,29 +167,70 @@ func waitSyncs(syncs []pendingSync) []error {
 	return errs
 }
 
+// pendingCommit is an acks=-1 batch waiting for the ISR to have it.
+type pendingCommit struct {
+	p                *partition.Partition
+	last             int64 // the batch's last offset
+	minISR           int32
+	topic, partition int
+}
+
+// waitCommits waits for every pending batch to be committed, all under the
+// request's one deadline, and returns their errors.
+func waitCommits(ctx context.Context, commits []pendingCommit) []error {
+	errs := make([]error, len(commits))
+	for k, c := range commits {
+		err := c.p.WaitCommitted(ctx, c.last)
+		switch {
+		case err == nil:
+			if c.p.InSyncCount() < int(c.minISR) {
+				err = partition.ErrNotEnoughReplicasAfterAppend
+			}
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			err = kerr.RequestTimedOut
+		}
+		errs[k] = err
+	}
+	return errs
+}
+
 // produceOne validates and appends one partition's batch. If the flush
-// policy wants an fsync before the acknowledgement, it is returned pending.
-func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (pendingSync, error) {
+// policy wants an fsync before the acknowledgement, it is returned pending;
+// under acks=-1 so is the wait for the ISR.
+func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (pendingSync, pendingCommit, error) {
 	_, p, err := h.b.Partition(t.Name, rp.Partition)
 	if err != nil {
-		return pendingSync{}, err
+		return pendingSync{}, pendingCommit{}, err
+	}
+	if !p.IsLeader() {
+		return pendingSync{}, pendingCommit{}, partition.ErrNotLeader
 	}
 	cfg := t.AppendConfig()
-	if acks == -1 && cfg.MinInsyncReplicas > 1 {
-		return pendingSync{}, kerr.NotEnoughReplicas
+	if acks == -1 && p.InSyncCount() < int(cfg.MinInsyncReplicas) {
+		return pendingSync{}, pendingCommit{}, partition.ErrNotEnoughReplicas
 	}
 	hdr, err := record.Validate(rp.Records)
 	if err != nil {
-		return pendingSync{}, err
+		return pendingSync{}, pendingCommit{}, err
 	}
 	res, syncTo, err := p.AppendAsync(rp.Records, &hdr, cfg)
 	sp.LogStartOffset = res.LogStartOffset
 	if err != nil {
-		return pendingSync{}, err
+		return pendingSync{}, pendingCommit{}, err
 	}
 	sp.BaseOffset, sp.LogAppendTime = res.BaseOffset, res.LogAppendTime
-	if syncTo < 0 {
-		return pendingSync{}, nil
+	var (
+		ps pendingSync
+		pc pendingCommit
+	)
+	if syncTo >= 0 {
+		ps = pendingSync{p: p, upTo: syncTo}
 	}
-	return pendingSync{p: p, upTo: syncTo}, nil
+	// A duplicate is answered with its original offsets, which must be
+	// committed as well. While the ISR is this broker alone the high
+	// watermark is the log end: nothing to wait for, nothing allocated.
+	if last := res.BaseOffset + int64(hdr.LastOffsetDelta); acks == -1 && p.HighWatermark() <= last {
+		pc = pendingCommit{p: p, last: last, minISR: cfg.MinInsyncReplicas}
+	}
+	return ps, pc, nil
 }

@@ -14,6 +14,13 @@ package handlers
 // id 0, which tells clients to keep sending full requests (KIP-227 allows a
 // broker to refuse sessions this way). Record bytes are whole batches as
 // stored, sent from the segment files with sendfile (fetch_response.go).
+//
+// A fetch with a replica id ≥ 0 (ReplicaID before v15, ReplicaState.ID
+// from v15) is a follower's: the leader records the follower's log end
+// offset (its fetch offset), which advances the high watermark, and answers
+// records up to its log end. A consumer's fetch (replica id -1) is answered
+// by the leader only (else NOT_LEADER_OR_FOLLOWER), below the high
+// watermark; both are fenced by CurrentLeaderEpoch (KIP-320).
 
 import (
 	"context"
@@ -70,6 +77,10 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 	if req.Version < 3 || remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewFetchResponseTopic()
@@ -101,7 +112,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 			if err == nil {
 				_, p, err = h.b.Partition(t.Name, rp.Partition)
 			}
-			if err == nil {
+			if err == nil && replica < 0 {
 				err = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
 			}
 			if err == nil {
@@ -115,7 +126,16 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 					slice storage.Slice
 					res   partition.FetchResult
 				)
-				slice, res, err = p.FetchSlice(rp.FetchOffset, int32(limit), size == 0)
+				if replica >= 0 {
+					slice, res, err = p.ReplicaFetch(replica, rp.FetchOffset, rp.CurrentLeaderEpoch, int32(limit))
+					if size > 0 && slice.Size > limit {
+						// Only a response's first batch may exceed the
+						// limits; the follower's offset is recorded.
+						slice = storage.Slice{}
+					}
+				} else {
+					slice, res, err = p.FetchSlice(rp.FetchOffset, int32(limit), size == 0)
+				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				if err == nil {
 					slices[j] = slice

@@ -6,13 +6,16 @@ package handlers
 // current leader epoch; v3 adds the replica id of follower requests; v4
 // flexible. The answer is the end offset of the largest epoch at or below
 // the one asked, from the partition's leader-epoch checkpoint: what a
-// follower or a consumer uses to detect log truncation.
+// follower or a consumer uses to detect log truncation. As in Kafka, only
+// the leader answers, followers' requests (replica id ≥ 0) and consumers'
+// alike: NOT_LEADER_OR_FOLLOWER elsewhere, after the epoch fencing.
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
@@ -30,6 +33,9 @@ func (h *Handlers) offsetForLeaderEpoch(_ context.Context, _ *server.Request, re
 			_, p, err := h.b.Partition(rt.Topic, rp.Partition)
 			if err == nil && req.Version >= 2 {
 				err = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if err == nil && !p.IsLeader() {
+				err = partition.ErrNotLeader
 			}
 			if err != nil {
 				sp.ErrorCode = h.errCode(err)
