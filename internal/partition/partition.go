@@ -458,7 +458,14 @@ func (p *Partition) loadHighWatermark() {
 	p.hw.Store(min(max(hw, p.log.StartOffset()), p.log.EndOffset()))
 }
 
+// checkpointHighWatermarkLocked writes the HW if it moved. A standalone
+// partition writes none: its HW is its LEO, and in a cluster it is
+// standalone only between Open and its first role, when writing the LEO
+// would overwrite the HW it had (and may still need) with a larger one.
 func (p *Partition) checkpointHighWatermarkLocked() error {
+	if p.role.Load() == roleStandalone {
+		return nil
+	}
 	hw := p.HighWatermark()
 	if hw == p.hwCheckpoint || p.log.Err() != nil {
 		return nil
