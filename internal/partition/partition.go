@@ -399,9 +399,11 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 }
 
 // Retain applies retention.ms and retention.bytes (-1: unlimited) to the
-// log, moving the log start offset past the deleted segments.
+// log, moving the log start offset past the deleted segments. Only segments
+// below the high watermark go (followers' too: theirs is the leader's,
+// lagging), so no uncommitted record is deleted before it is replicated.
 func (p *Partition) Retain(retentionMs, retentionBytes int64) (int, error) {
-	return p.log.Retain(retentionMs, retentionBytes)
+	return p.log.RetainBelow(retentionMs, retentionBytes, p.HighWatermark())
 }
 
 // SetStorageOptions applies a live topic configuration change.

@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Retain applies time and size retention (Kafka's retention.ms and
 // retention.bytes; -1 means unlimited) the way Kafka's retention task does:
@@ -10,6 +13,13 @@ import "time"
 // active one is rolled first so that it can go too. The log start offset
 // moves to the first segment kept, and it returns how many were deleted.
 func (l *Log) Retain(retentionMs, retentionBytes int64) (deleted int, err error) {
+	return l.RetainBelow(retentionMs, retentionBytes, math.MaxInt64)
+}
+
+// RetainBelow is Retain deleting only segments wholly below upTo (the high
+// watermark of a replicated partition, as Kafka bounds retention: records
+// not yet committed stay, so followers can still fetch them).
+func (l *Log) RetainBelow(retentionMs, retentionBytes, upTo int64) (deleted int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -32,6 +42,12 @@ func (l *Log) Retain(retentionMs, retentionBytes int64) (deleted int, err error)
 			size -= segs[n].size.Load()
 			n++
 		}
+	}
+	if n == len(segs) && l.leo.Load() > upTo {
+		n-- // the active segment holds records above upTo
+	}
+	for n > 0 && n < len(segs) && segs[n].base > upTo {
+		n-- // segs[n-1] holds records above upTo
 	}
 	if n == 0 {
 		return 0, nil

@@ -95,3 +95,34 @@ func TestStorageRetainEverything(t *testing.T) {
 		t.Fatalf("unlimited retention deleted %d", n)
 	}
 }
+
+// Retention stops at the high watermark: segments holding records above it
+// stay, the active one included when everything else expired.
+func TestStorageRetainBelowHighWatermark(t *testing.T) {
+	c := newClock()
+	o := testOpts(c)
+	o.SegmentBytes = 2048
+	l := mustOpen(t, OS, t.TempDir(), o)
+	defer l.Close()
+	old := c.now().UnixMilli() - 3_600_000
+	for i := 0; i < 30; i++ {
+		appendAt(t, l, old)
+	}
+	segs := l.segments()
+	if len(segs) < 4 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	hw := segs[2].base + 1 // inside the third segment
+	n, err := l.RetainBelow(60_000, -1, hw)
+	if err != nil || n != 2 || l.StartOffset() != segs[2].base {
+		t.Fatalf("deleted %d (%v), start %d, want 2 and %d", n, err, l.StartOffset(), segs[2].base)
+	}
+	if n, err := l.RetainBelow(60_000, -1, hw); n != 0 || err != nil {
+		t.Fatalf("second pass deleted %d (%v)", n, err)
+	}
+	// Everything committed: all of it goes, the active segment rolled.
+	leo := l.EndOffset()
+	if _, err := l.RetainBelow(60_000, -1, leo); err != nil || l.StartOffset() != leo {
+		t.Fatalf("start %d (%v), want %d", l.StartOffset(), err, leo)
+	}
+}
