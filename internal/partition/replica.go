@@ -53,6 +53,7 @@ type follower struct {
 	lastCaughtUp       time.Time
 	lastFetch          time.Time
 	lastFetchLeaderLEO int64 // the leader's LEO at lastFetch
+	reachedHW          bool  // the last fetch was at or past the HW of then
 }
 
 func (p *Partition) initReplicaState() {
@@ -329,6 +330,9 @@ func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeader
 		f.lastCaughtUp = f.lastFetch
 	}
 	f.leo, f.lastFetch, f.lastFetchLeaderLEO = fetchOffset, now, leo
+	// Judged at the fetch, as Kafka's maybeExpandIsr: under steady
+	// appends a follower is seldom at the HW of a later moment.
+	f.reachedHW = fetchOffset >= p.HighWatermark()
 	p.maybeAdvanceHWLocked()
 	res.HighWatermark = p.HighWatermark()
 	p.rmu.Unlock()
@@ -371,8 +375,9 @@ func (p *Partition) WaitCommitted(ctx context.Context, offset int64) error {
 
 // ISRUpdate is the ISR the leader wants at now: followers of the ISR whose
 // last caught-up time is older than lagMax leave it (unless at the LEO, as in
-// Kafka: an idle partition keeps an idle follower), replicas whose LEO has
-// reached the HW and the start of the current leader epoch join it. changed
+// Kafka: an idle partition keeps an idle follower), replicas whose last
+// fetch reached the HW (of the moment of that fetch) and the start of the
+// current leader epoch join it. changed
 // reports whether it differs from the committed ISR; the caller then sends
 // it to the controller and calls SetISR with what was committed. Until
 // then, added replicas already count for the HW (Kafka's maximal ISR);
@@ -402,7 +407,7 @@ func (p *Partition) ISRUpdate(now time.Time, lagMax time.Duration) (isr []int32,
 		}
 	}
 	for _, f := range p.rs.followers {
-		if !slices.Contains(p.rs.isr, f.id) && f.leo >= 0 && f.leo >= hw && f.leo >= p.rs.epochStart {
+		if !slices.Contains(p.rs.isr, f.id) && f.leo >= 0 && (f.leo >= hw || f.reachedHW) && f.leo >= p.rs.epochStart {
 			want = append(want, f.id)
 		}
 	}

@@ -555,3 +555,33 @@ func TestPartitionReplicaTruncateFullyAndStartAt(t *testing.T) {
 		t.Fatalf("follower start %d", f.p.LogStartOffset())
 	}
 }
+
+// Under steady appends a follower is rarely at the HW when ISRUpdate runs:
+// it joins if its last fetch reached the HW of that moment.
+func TestPartitionReplicaISRExpandUnderLoad(t *testing.T) {
+	clk := newFakeClock()
+	ns := newTrio(t, clk)
+	l, f2, f3 := ns[0], ns[1], ns[2]
+	l.p.SetISR([]int32{1, 2})
+	produce(t, l.p, 2)
+	catchUp(t, l, f2)
+	catchUp(t, l, f3) // its last fetch is at the LEO and the HW
+	produce(t, l.p, 1)
+	replicate(t, l, f2) // the HW stays below the LEO
+	if f3.p.LogEndOffset() >= l.p.LogEndOffset() {
+		t.Fatal("f3 is not behind")
+	}
+	isr, changed := l.p.ISRUpdate(clk.now(), time.Minute)
+	if !changed || !sameSet(isr, []int32{1, 2, 3}) {
+		t.Fatalf("ISR %v changed %v", isr, changed)
+	}
+	// A fetch that did not reach the HW does not count.
+	l.p.SetISR([]int32{1, 2})
+	replicate(t, l, f2)
+	produce(t, l.p, 3)
+	catchUp(t, l, f2)
+	replicate(t, l, f3) // copies from below the HW
+	if isr, changed := l.p.ISRUpdate(clk.now(), time.Minute); changed {
+		t.Fatalf("f3 below the HW added: %v", isr)
+	}
+}
