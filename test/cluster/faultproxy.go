@@ -21,11 +21,11 @@ import (
 type CutMode int
 
 const (
-	// CutClose closes every open connection through the proxy (both
-	// sides) and closes new ones as soon as they are accepted, so peers
-	// see a reset or EOF at once, as with a crashed process or a refused
-	// connection. It is the default: failures are noticed quickly, which
-	// keeps tests short.
+	// CutClose resets every open connection through the proxy (both
+	// sides, with an RST) and resets new ones as soon as they are
+	// accepted, so peers see "connection reset" at once, much as with a
+	// crashed host or a refused connection. It is the default: failures
+	// are noticed quickly, which keeps tests short.
 	CutClose CutMode = iota
 	// CutBlackHole stops forwarding: bytes read from either side are
 	// dropped, open connections stay open and new ones are accepted and
@@ -51,8 +51,14 @@ func (m CutMode) String() string {
 // Classify function), and added latency.
 //
 // The target need not be up: a connection to a target that refuses is
-// closed, and the next one is tried afresh, so a proxy outlives the
+// reset, and the next one is tried afresh, so a proxy outlives the
 // restarts of the process behind it.
+//
+// Connections are ended with an RST rather than a FIN: a listener cannot
+// refuse one connection, and a client that sees a clean EOF right after
+// connecting may take it for a protocol mismatch and give up (franz-go
+// fails records on such an EOF, as if TLS were misconfigured), where a
+// reset, like a refused dial, is retried.
 type FaultProxy struct {
 	target   string
 	ln       net.Listener
@@ -237,9 +243,9 @@ type proxyConn struct {
 func (c *proxyConn) close() {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		c.client.Close()
+		reset(c.client)
 		if c.upstream != nil {
-			c.upstream.Close()
+			reset(c.upstream)
 		}
 	})
 }
@@ -253,7 +259,7 @@ func (p *FaultProxy) serve(client net.Conn) {
 		c.src = p.classify(client)
 	}
 	if !p.register(c) {
-		client.Close()
+		reset(client)
 		return
 	}
 	defer p.unregister(c)
@@ -277,7 +283,7 @@ func (p *FaultProxy) serve(client net.Conn) {
 	gone := p.closed || c.closed.Load()
 	p.mu.Unlock()
 	if gone {
-		up.Close()
+		reset(up)
 		return
 	}
 	done := make(chan struct{}, 2)
@@ -362,4 +368,12 @@ func (p *FaultProxy) pipe(c *proxyConn, dst, src net.Conn) {
 	c.close()
 	for range chunks {
 	}
+}
+
+// reset closes conn with an RST (SO_LINGER 0) instead of a FIN.
+func reset(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	conn.Close()
 }

@@ -24,7 +24,7 @@ type groupLedger struct {
 	seen       []map[int64]int // offset -> deliveries
 	committed  []int64         // highest committed next-offset
 	redelivery int
-	commits    []time.Time // when each successful commit returned
+	commits    []time.Time // when each successful commit was sent
 }
 
 func newGroupLedger(t *testing.T, parts int32) *groupLedger {
@@ -48,13 +48,13 @@ func (l *groupLedger) delivered(member string, r *kgo.Record) {
 	}
 }
 
-func (l *groupLedger) commitDone(recs []*kgo.Record) {
+func (l *groupLedger) commitDone(sent time.Time, recs []*kgo.Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range recs {
 		l.committed[r.Partition] = max(l.committed[r.Partition], r.Offset+1)
 	}
-	l.commits = append(l.commits, time.Now())
+	l.commits = append(l.commits, sent)
 }
 
 // missing returns the acked offsets not consumed yet, per partition (up
@@ -98,8 +98,9 @@ func runMember(ctx context.Context, c *cluster, l *groupLedger, name, group, top
 			}
 			if len(recs) > 0 {
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				sent := time.Now()
 				if err := cl.CommitRecords(cctx, recs...); err == nil {
-					l.commitDone(recs)
+					l.commitDone(sent, recs)
 				}
 				cancel()
 			}
@@ -155,7 +156,7 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 	killed := time.Now()
 	c.Kill(coordinator)
 	firstCommit := waitCommitAfter(t, ledger, killed, 30*time.Second).Sub(killed)
-	c.logf("GROUP FAILOVER: first successful commit %v after killing coordinator node %d", firstCommit.Round(time.Millisecond), coordinator)
+	c.logf("GROUP FAILOVER: first successful commit sent %v after killing coordinator node %d", firstCommit.Round(time.Millisecond), coordinator)
 	waitCommits(t, ledger, 10, 20*time.Second)
 
 	c.Restart(coordinator)
@@ -178,24 +179,29 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 
 	// The committed offsets the group has now are at least those we saw
 	// committed.
-	octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer ocancel()
-	offs, err := adm.FetchOffsets(octx, group)
-	if err != nil {
-		t.Fatalf("fetch offsets: %v", err)
-	}
 	ledger.mu.Lock()
 	defer ledger.mu.Unlock()
-	for part := range int32(parts) {
-		o, ok := offs.Lookup(topic, part)
-		if !ok {
-			t.Errorf("no committed offset for partition %d", part)
-			continue
+	checkFor(t, 20*time.Second, func() error {
+		octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ocancel()
+		offs, err := adm.FetchOffsets(octx, group)
+		if err == nil {
+			err = offs.Error()
 		}
-		if o.At < ledger.committed[part] {
-			t.Errorf("partition %d: committed offset %d, but %d was committed", part, o.At, ledger.committed[part])
+		if err != nil {
+			return fmt.Errorf("fetch offsets: %w", err)
 		}
-	}
+		for part := range int32(parts) {
+			o, ok := offs.Lookup(topic, part)
+			if !ok {
+				return errorf("no committed offset for partition %d (got %v)", part, offs)
+			}
+			if o.At < ledger.committed[part] {
+				return errorf("partition %d: committed offset %d, but %d was committed", part, o.At, ledger.committed[part])
+			}
+		}
+		return nil
+	})
 	c.logf("%d commits, %d redeliveries (all at or above the last commit)", len(ledger.commits), ledger.redelivery)
 }
 
@@ -214,8 +220,8 @@ func waitCommits(t *testing.T, l *groupLedger, n int, timeout time.Duration) {
 	})
 }
 
-// waitCommitAfter returns when the first successful commit after t0
-// returned.
+// waitCommitAfter returns when the first successful commit sent after t0
+// was sent.
 func waitCommitAfter(t *testing.T, l *groupLedger, t0 time.Time, timeout time.Duration) time.Time {
 	t.Helper()
 	var first time.Time

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -40,7 +41,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -140,6 +143,9 @@ type cluster struct {
 	start time.Time
 	nodes []*node
 	sets  []string
+
+	admOnce sync.Once
+	adm     *kadm.Client
 }
 
 // node is one gregor node: its fixed ports, data directory and proxies,
@@ -154,9 +160,10 @@ type node struct {
 	ctrlProxy   *FaultProxy
 	logs        *logBuffer
 
-	mu       sync.Mutex // guards proc and isolated
+	mu       sync.Mutex // guards proc, isolated and direct
 	proc     *process
 	isolated bool
+	direct   *kgo.Client // seeded with this node only; see directClient
 }
 
 // process is one run of a node's binary.
@@ -248,9 +255,20 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 	return c
 }
 
-// freePorts returns n distinct ports that were free a moment ago.
+// freePorts returns n distinct ports for the nodes' real listeners, free a
+// moment ago, chosen below the kernel's ephemeral port range: the proxies
+// (on port 0), client connections and anything else that binds port 0
+// never take them, so a node can bind its ports again when it restarts.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	lo := 32768 // Linux's default ip_local_port_range start
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 11024 {
+				lo = v
+			}
+		}
+	}
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -258,13 +276,17 @@ func freePorts(t *testing.T, n int) []int {
 		}
 	}()
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for try := 0; len(ports) < n; try++ {
+		if try > 1000 {
+			t.Fatalf("found only %d free ports below %d", len(ports), lo)
+		}
+		port := lo - 10000 + rand.IntN(10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken (or held by us already)
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports
 }
@@ -601,13 +623,22 @@ func (c *cluster) clientOpts(name string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(c.KafkaAddrs()...),
 		kgo.MetadataMinAge(100 * time.Millisecond),
-		kgo.MetadataMaxAge(250 * time.Millisecond),
+		kgo.MetadataMaxAge(time.Second),
 		kgo.DialTimeout(2 * time.Second),
 		kgo.RequestTimeoutOverhead(3 * time.Second),
 		kgo.RetryTimeout(20 * time.Second),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-		kgo.WithLogger(kgo.BasicLogger(failureLog(c.t, name), kgo.LogLevelInfo, nil)),
+		kgo.WithLogger(kgo.BasicLogger(failureLog(c.t, name), clientLogLevel(), nil)),
 	}
+}
+
+// clientLogLevel is franz-go's log level: info, or debug when
+// GREGOR_CLUSTER_CLIENT_DEBUG=1.
+func clientLogLevel() kgo.LogLevel {
+	if os.Getenv("GREGOR_CLUSTER_CLIENT_DEBUG") == "1" {
+		return kgo.LogLevelDebug
+	}
+	return kgo.LogLevelInfo
 }
 
 // client returns a franz-go client seeded with every node, closed when the
@@ -622,10 +653,12 @@ func (c *cluster) client(name string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// admin returns a kadm client on a fresh client.
+// admin returns the cluster's kadm client (one per cluster, made on first
+// use).
 func (c *cluster) admin() *kadm.Client {
 	c.t.Helper()
-	return kadm.NewClient(c.client("admin"))
+	c.admOnce.Do(func() { c.adm = kadm.NewClient(c.client("admin")) })
+	return c.adm
 }
 
 // metadata asks the cluster for Metadata (of topics, or of all topics).
@@ -770,6 +803,72 @@ func (c *cluster) waitFullISR(adm *kadm.Client, timeout time.Duration, topic str
 		}
 		if len(p.ISR) != len(p.Replicas) {
 			return errorf("isr %v, replicas %v", p.ISR, p.Replicas)
+		}
+		return nil
+	})
+}
+
+// directClient returns a client seeded with node id's address only, for
+// requests that must go to that node (SeedBrokers()[0].Request).
+func (c *cluster) directClient(id int32) *kgo.Client {
+	c.t.Helper()
+	n := c.node(id)
+	n.mu.Lock()
+	cl := n.direct
+	n.mu.Unlock()
+	if cl != nil {
+		return cl
+	}
+	cl = c.client(fmt.Sprintf("direct-%d", id), kgo.SeedBrokers(n.KafkaAddr()))
+	n.mu.Lock()
+	n.direct = cl
+	n.mu.Unlock()
+	return cl
+}
+
+// nodeMetadata asks node id itself for Metadata of topics.
+func (c *cluster) nodeMetadata(id int32, topics ...string) (*kmsg.MetadataResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	for _, tp := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(tp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := c.directClient(id).SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.MetadataResponse), nil
+}
+
+// waitTopicEverywhere waits until every running node answers Metadata for
+// topic with all its partitions led (a restarted node may answer before it
+// has caught up with the metadata log).
+func (c *cluster) waitTopicEverywhere(timeout time.Duration, topic string) {
+	c.t.Helper()
+	checkFor(c.t, timeout, func() error {
+		for _, n := range c.nodes {
+			if !n.Running() {
+				continue
+			}
+			m, err := c.nodeMetadata(n.ID, topic)
+			if err != nil {
+				return fmt.Errorf("%v: %w", n, err)
+			}
+			if len(m.Topics) != 1 {
+				return errorf("%v: %d topics in the answer", n, len(m.Topics))
+			}
+			mt := m.Topics[0]
+			if err := kerr.ErrorForCode(mt.ErrorCode); err != nil {
+				return fmt.Errorf("%v: topic %s: %w", n, topic, err)
+			}
+			for _, p := range mt.Partitions {
+				if p.Leader < 1 {
+					return errorf("%v: %s/%d has no leader", n, topic, p.Partition)
+				}
+			}
 		}
 		return nil
 	})

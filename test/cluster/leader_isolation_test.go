@@ -3,7 +3,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,9 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/gregor-dev/gregor/internal/record/recordtest"
 )
 
 // TestClusterIsolatedLeaderNeverAcks: the leader of a partition (not the
@@ -51,30 +47,9 @@ func TestClusterIsolatedLeaderNeverAcks(t *testing.T) {
 	}
 	t.Cleanup(direct.Close)
 	seed := direct.SeedBrokers()[0]
+	topicID := [16]byte(td.ID)
 	produce := func(value string) (int16, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		batch := recordtest.Batch{ProducerID: -1, BaseSequence: -1,
-			Records: []recordtest.Record{{Value: []byte(value), Timestamp: time.Now().UnixMilli()}}}
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks = -1
-		req.TimeoutMillis = 1500
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = part
-		rp.Records = batch.Encode()
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := seed.Request(ctx, req)
-		if err != nil {
-			return 0, err
-		}
-		pr := resp.(*kmsg.ProduceResponse)
-		if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
-			return 0, fmt.Errorf("malformed produce response %+v", pr)
-		}
-		return pr.Topics[0].Partitions[0].ErrorCode, nil
+		return rawProduce(seed, topic, topicID, part, value, 1500)
 	}
 	if code, err := produce("direct-before"); err != nil || code != 0 {
 		t.Fatalf("direct produce to leader %d before isolation: code %d, %v", leader, code, err)

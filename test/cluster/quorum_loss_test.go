@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,10 +29,34 @@ func TestClusterTwoOfThreeDownRefusesWrites(t *testing.T) {
 		c.Kill(id)
 	}
 
-	// Produce to every partition through the survivor only. Each record
-	// gets a few seconds of retries; none may be acknowledged.
+	// Straight to the survivor, for the partitions it leads: acks=-1 must
+	// be answered with an error (or time out), never with success.
+	m, err := c.nodeMetadata(survivor, topic)
+	if err != nil || len(m.Topics) != 1 {
+		t.Fatalf("metadata from node %d: %v", survivor, err)
+	}
+	for _, p := range m.Topics[0].Partitions {
+		if p.Leader != survivor {
+			continue
+		}
+		code, err := rawProduce(c.directClient(survivor).SeedBrokers()[0], topic, m.Topics[0].TopicID, p.Partition, "refused-raw", 2000)
+		switch {
+		case err != nil:
+			c.logf("partition %d (led by the survivor): acks=-1 produce failed: %v", p.Partition, err)
+		case code == 0:
+			t.Errorf("partition %d: acks=-1 produce acknowledged by node %d alone", p.Partition, survivor)
+		default:
+			c.logf("partition %d (led by the survivor): acks=-1 produce refused: %v", p.Partition, kerr.ErrorForCode(code))
+		}
+	}
+
+	// Produce to every partition through the survivor only, without
+	// idempotence (which would fail earlier, at InitProducerID) so that
+	// the produce requests themselves reach the partitions' leaders. Each
+	// record gets a few seconds of retries; none may be acknowledged.
 	cl := c.client("refused-producer",
 		kgo.SeedBrokers(c.node(survivor).KafkaAddr()),
+		kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProduceRequestTimeout(2*time.Second),
@@ -61,6 +86,7 @@ func TestClusterTwoOfThreeDownRefusesWrites(t *testing.T) {
 		c.Restart(id)
 	}
 	c.waitBrokers(30*time.Second, c.ids()...)
+	c.waitTopicEverywhere(30*time.Second, topic)
 	start := time.Now()
 	produceEach(t, c, "after", topic, parts, 30*time.Second, nil)
 	c.logf("writes acknowledged again %v after the cluster was back", time.Since(start).Round(time.Millisecond))

@@ -13,6 +13,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/record/recordtest"
 )
 
 // ack is one acknowledged record: its sequence number in its partition,
@@ -381,4 +384,35 @@ func produceEach(t *testing.T, c *cluster, value, topic string, parts int32, tim
 		t.Fatalf("produce %q to %s: %v", value, topic, err)
 	}
 	cl.Close()
+}
+
+// rawProduce sends one acks=-1 Produce request with a single record
+// (non-idempotent) for topic/part straight to broker, and returns the
+// partition's error code, or the request's error (a timeout included:
+// the request waits at most timeoutMillis on the broker, plus 5 s).
+func rawProduce(broker *kgo.Broker, topic string, topicID [16]byte, part int32, value string, timeoutMillis int32) (int16, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMillis)*time.Millisecond+5*time.Second)
+	defer cancel()
+	batch := recordtest.Batch{ProducerID: -1, BaseSequence: -1,
+		Records: []recordtest.Record{{Value: []byte(value), Timestamp: time.Now().UnixMilli()}}}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = timeoutMillis
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rt.TopicID = topicID // Produce v13 names topics by id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = part
+	rp.Records = batch.Encode()
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := broker.Request(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	pr := resp.(*kmsg.ProduceResponse)
+	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("malformed produce response %+v", pr)
+	}
+	return pr.Topics[0].Partitions[0].ErrorCode, nil
 }
