@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/cluster"
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/group"
 	"github.com/gregor-dev/gregor/internal/handlers"
@@ -31,6 +32,8 @@ type serveFlags struct {
 	advertise  string
 	nodeID     int32
 	logLevel   string
+	ctlListen  string
+	voters     string
 }
 
 func serveCmd() *cobra.Command {
@@ -56,6 +59,8 @@ then the dedicated flags below.`,
 	fl.StringVar(&f.advertise, "advertise", "", "address given to clients HOST:PORT (advertised.listeners; default: the listen address, localhost for a wildcard host)")
 	fl.Int32Var(&f.nodeID, "node-id", 0, "node id (node.id; default 1)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.ctlListen, "controller-listen", "", "metadata quorum (Raft) listen address HOST:PORT (a CONTROLLER:// entry in listeners)")
+	fl.StringVar(&f.voters, "voters", "", "metadata quorum voters id@HOST:PORT,... (controller.quorum.voters); without it the broker runs alone")
 	return cmd
 }
 
@@ -86,9 +91,25 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if fl.Changed("node-id") {
 		sets = append(sets, "node.id="+strconv.Itoa(int(f.nodeID)))
 	}
+	if fl.Changed("voters") {
+		sets = append(sets, "controller.quorum.voters="+f.voters)
+	}
 	cfg, err := config.Load(config.LoadOptions{File: f.configFile, Sets: sets, Env: os.Environ()})
 	if err != nil {
 		return err
+	}
+	if fl.Changed("controller-listen") {
+		client := cfg.ListenAddr()
+		sets = append(sets, "listeners=PLAINTEXT://"+client+",CONTROLLER://"+f.ctlListen)
+		if cfg, err = config.Load(config.LoadOptions{File: f.configFile, Sets: sets, Env: os.Environ()}); err != nil {
+			return err
+		}
+	}
+	var voters map[int32]string
+	if v := cfg.String("controller.quorum.voters"); v != "" {
+		if voters, err = cluster.Voters(v); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
@@ -97,10 +118,20 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	advertised := advertisedAddr(cfg, ln.Addr())
 
-	b, err := broker.Open(cfg, broker.Options{Logger: logger})
+	b, err := broker.Open(cfg, broker.Options{Logger: logger, Clustered: voters != nil})
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	var node *cluster.Node
+	hopts := []handlers.Option{}
+	if voters != nil {
+		if node, err = startCluster(cfg, b, voters, advertised, logger); err != nil {
+			ln.Close()
+			b.Close()
+			return err
+		}
+		hopts = append(hopts, handlers.WithCluster(node))
 	}
 	groups := group.NewForBroker(b, logger)
 	if err := groups.Start(); err != nil {
@@ -108,7 +139,10 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		b.Close()
 		return err
 	}
-	h, err := handlers.New(b, advertised, logger, handlers.WithGroupCoordinator(groups))
+	if node != nil {
+		node.SetGroupCoordinator(groups)
+	}
+	h, err := handlers.New(b, advertised, logger, append(hopts, handlers.WithGroupCoordinator(groups))...)
 	if err != nil {
 		ln.Close()
 		groups.Close()
@@ -133,6 +167,15 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	case runErr = <-serveErr:
 		logger.Error("listener failed; shutting down", "err", runErr)
 	}
+	if node != nil {
+		// Controlled shutdown first, while requests are still served:
+		// leadership moves to other brokers before this one stops.
+		cctx, ccancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+		if err := node.Close(cctx); err != nil {
+			logger.Warn("leaving the metadata quorum", "err", err)
+		}
+		ccancel()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -145,6 +188,33 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	logger.Info("broker stopped")
 	return runErr
+}
+
+// controlledShutdownTimeout bounds the wait for the controller to move
+// leadership off this broker at shutdown.
+const controlledShutdownTimeout = 15 * time.Second
+
+// startCluster joins the metadata quorum.
+func startCluster(cfg *config.Broker, b *broker.Broker, voters map[int32]string, advertised string, logger *slog.Logger) (*cluster.Node, error) {
+	ctlListen := cfg.ControllerListenAddr()
+	if ctlListen == "" {
+		ctlListen = voters[cfg.NodeID()]
+	}
+	if ctlListen == "" {
+		return nil, fmt.Errorf("node %d is not a voter and has no controller listener: set --controller-listen (a CONTROLLER:// entry in listeners)", cfg.NodeID())
+	}
+	host, portStr, err := net.SplitHostPort(advertised)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Start(cluster.Options{
+		Config: cfg, Broker: b, Voters: voters, ControllerListen: ctlListen,
+		AdvertisedHost: host, AdvertisedPort: int32(port), Logger: logger,
+	})
 }
 
 // advertisedAddr is advertised.listeners when set, else the bound address

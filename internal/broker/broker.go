@@ -59,6 +59,9 @@ type Options struct {
 	FS     storage.FS // nil: the OS
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Clustered: topics come from the metadata quorum (see cluster.go),
+	// not from topics.json.
+	Clustered bool
 }
 
 // Broker is the state of one broker. Safe for concurrent use.
@@ -78,6 +81,10 @@ type Broker struct {
 	closed      bool
 
 	topicDeletedHooks []func(topic string) // see OnTopicDeleted
+
+	clustered bool
+	ctl       Controller // cluster mode; see cluster.go
+	pidMu     sync.Mutex // cluster mode: guards nextPID and pidBlockEnd
 
 	cleaner *cleaner // compaction; see cleaner.go
 
@@ -101,6 +108,7 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger,
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{},
 		stop: make(chan struct{}), done: make(chan struct{}),
+		clustered: o.Clustered,
 	}
 	b.cleaner = newCleaner(b)
 	if err := b.fs.MkdirAll(b.dataDir, 0o755); err != nil {
@@ -122,6 +130,9 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 		}
 	}
 	b.removeDeletedDirs()
+	if b.clustered {
+		m.Topics = nil // the metadata quorum has them
+	}
 	for _, tr := range m.Topics {
 		t := &Topic{Name: tr.Name, ID: tr.ID, conf: config.NewTopic(cfg, tr.Configs)}
 		t.appendCfg.Store(appendConfig(t.conf))
@@ -149,7 +160,7 @@ func (b *Broker) partitionDir(topic string, i int32) string {
 func (b *Broker) openPartition(t *Topic, i int32) (*partition.Partition, error) {
 	return partition.Open(t.Name, i, partition.Options{
 		FS: b.fs, Dir: b.partitionDir(t.Name, i), Storage: storageOptions(t.conf),
-		Now: b.now, Logger: b.logger,
+		Now: b.now, Logger: b.logger, NodeID: b.cfg.NodeID(),
 	})
 }
 
@@ -254,6 +265,9 @@ func (b *Broker) Partition(topic string, index int32) (*Topic, *partition.Partit
 	if !ok || index < 0 || int(index) >= len(t.parts) {
 		return nil, nil, ErrUnknownTopic
 	}
+	if t.parts[index] == nil {
+		return nil, nil, ErrNotHosted
+	}
 	return t, t.parts[index], nil
 }
 
@@ -283,28 +297,26 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (*Topic, TopicSp
 	if spec.ReplicationFactor <= 0 {
 		return nil, spec, fmt.Errorf("%w: replication factor must be larger than 0", ErrInvalidReplicationFactor)
 	}
-	if spec.ReplicationFactor > 1 {
+	ctl := b.controller()
+	if ctl == nil && spec.ReplicationFactor > 1 {
 		return nil, spec, fmt.Errorf("%w: replication factor %d is larger than the 1 available broker", ErrInvalidReplicationFactor, spec.ReplicationFactor)
 	}
 	if err := config.ValidateTopicConfigs(b.cfg, spec.Configs); err != nil {
 		return nil, spec, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, spec, ErrClosed
+	if err := b.checkNewTopicName(spec.Name); err != nil {
+		return nil, spec, err
 	}
-	if _, ok := b.topics[spec.Name]; ok {
-		return nil, spec, fmt.Errorf("%w: %q", ErrTopicExists, spec.Name)
-	}
-	key := collisionKey(spec.Name)
-	for n := range b.topics {
-		if collisionKey(n) == key {
-			return nil, spec, fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' may not be the only difference)", ErrInvalidTopic, spec.Name, n)
-		}
+	if ctl != nil {
+		return b.clusterCreateTopic(ctl, spec, validateOnly)
 	}
 	if validateOnly {
 		return nil, spec, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkNewTopicNameLocked(spec.Name); err != nil {
+		return nil, spec, err
 	}
 	t := &Topic{Name: spec.Name, ID: newTopicID(), conf: config.NewTopic(b.cfg, spec.Configs)}
 	t.appendCfg.Store(appendConfig(t.conf))
@@ -331,6 +343,29 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (*Topic, TopicSp
 	return t, spec, nil
 }
 
+// checkNewTopicName refuses a name taken, or colliding with a topic's name.
+func (b *Broker) checkNewTopicName(name string) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.checkNewTopicNameLocked(name)
+}
+
+func (b *Broker) checkNewTopicNameLocked(name string) error {
+	if b.closed {
+		return ErrClosed
+	}
+	if _, ok := b.topics[name]; ok {
+		return fmt.Errorf("%w: %q", ErrTopicExists, name)
+	}
+	key := collisionKey(name)
+	for n := range b.topics {
+		if collisionKey(n) == key {
+			return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' may not be the only difference)", ErrInvalidTopic, name, n)
+		}
+	}
+	return nil
+}
+
 // AutoCreateTopic creates name with the broker defaults if auto creation is
 // enabled; it returns the existing topic if another request won the race.
 func (b *Broker) AutoCreateTopic(name string) (*Topic, error) {
@@ -351,6 +386,13 @@ func (b *Broker) DeleteTopic(name string) (TopicID, error) {
 	if !b.cfg.Bool("delete.topic.enable") {
 		return TopicID{}, ErrDeletionDisabled
 	}
+	if ctl := b.controller(); ctl != nil {
+		t, ok := b.Topic(name)
+		if !ok {
+			return TopicID{}, ErrUnknownTopic
+		}
+		return t.ID, ctl.DeleteTopic(name)
+	}
 	b.mu.Lock()
 	t, ok := b.topics[name]
 	if !ok {
@@ -365,9 +407,22 @@ func (b *Broker) DeleteTopic(name string) (TopicID, error) {
 		b.mu.Unlock()
 		return TopicID{}, err
 	}
-	parts := t.parts
 	b.mu.Unlock()
-	for i, p := range parts {
+	b.deleteTopicData(t)
+	b.logger.Info("topic deleted", "topic", name, "id", t.ID.String())
+	b.notifyTopicDeleted(name)
+	return t.ID, nil
+}
+
+// deleteTopicData closes a removed topic's partitions and deletes their
+// directories (renamed first, so that a crash midway finishes the job at
+// the next start).
+func (b *Broker) deleteTopicData(t *Topic) {
+	name := t.Name
+	for i, p := range t.parts {
+		if p == nil {
+			continue
+		}
 		if err := p.Close(); err != nil {
 			b.logger.Warn("closing a deleted partition", "topic", name, "partition", i, "err", err)
 		}
@@ -381,9 +436,6 @@ func (b *Broker) DeleteTopic(name string) (TopicID, error) {
 			b.logger.Warn("removing a deleted partition", "dir", gone, "err", err)
 		}
 	}
-	b.logger.Info("topic deleted", "topic", name, "id", t.ID.String())
-	b.notifyTopicDeleted(name)
-	return t.ID, nil
 }
 
 // CreatePartitions grows a topic to total partitions.
@@ -405,6 +457,12 @@ func (b *Broker) CreatePartitions(name string, total int32, validateOnly bool) e
 	}
 	if validateOnly {
 		return nil
+	}
+	if b.ctl != nil {
+		ctl := b.ctl
+		b.mu.Unlock()
+		defer b.mu.Lock() // for the deferred Unlock
+		return ctl.CreatePartitions(name, total)
 	}
 	parts := slices.Clone(t.parts)
 	for i := cur; i < total; i++ {
@@ -455,6 +513,14 @@ func (b *Broker) UpdateTopicConfig(name string, edit func(cur map[string]string)
 	}
 	if validateOnly {
 		return nil
+	}
+	if b.ctl != nil {
+		// The change applies here when the quorum commits it, through
+		// ApplyTopic, which takes b.mu.
+		ctl := b.ctl
+		b.mu.Unlock()
+		defer b.mu.Lock() // for the deferred Unlock
+		return ctl.SetTopicConfig(name, overrides)
 	}
 	old := t.conf
 	t.conf = config.NewTopic(b.cfg, overrides)
@@ -511,6 +577,9 @@ func (b *Broker) applyTopicConfigLocked(t *Topic) {
 	t.appendCfg.Store(appendConfig(t.conf))
 	so := storageOptions(t.conf)
 	for _, p := range t.parts {
+		if p == nil {
+			continue
+		}
 		p.SetStorageOptions(so)
 	}
 }
@@ -518,6 +587,9 @@ func (b *Broker) applyTopicConfigLocked(t *Topic) {
 // AllocateProducerID hands out a producer id never used before on this
 // broker, persisting ids in blocks.
 func (b *Broker) AllocateProducerID() (int64, error) {
+	if ctl := b.controller(); ctl != nil {
+		return b.clusterAllocateProducerID(ctl)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.nextPID >= b.pidBlockEnd {
@@ -618,6 +690,9 @@ func (b *Broker) ApplyRetention() int {
 	deleted := 0
 	for _, j := range jobs {
 		for _, p := range j.parts {
+			if p == nil {
+				continue
+			}
 			n, err := p.Retain(j.ms, j.bytes)
 			if err != nil {
 				b.logger.Error("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
@@ -633,7 +708,11 @@ func (b *Broker) allPartitions() []*partition.Partition {
 	defer b.mu.RUnlock()
 	var ps []*partition.Partition
 	for _, t := range b.topics {
-		ps = append(ps, t.parts...)
+		for _, p := range t.parts {
+			if p != nil {
+				ps = append(ps, p)
+			}
+		}
 	}
 	return ps
 }

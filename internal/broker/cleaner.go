@@ -143,6 +143,9 @@ func (b *Broker) compactJobs() []compactJob {
 			continue
 		}
 		for _, p := range t.parts {
+			if p == nil {
+				continue
+			}
 			jobs = append(jobs, compactJob{
 				p:        p,
 				deleteMs: t.conf.Int64("delete.retention.ms"),

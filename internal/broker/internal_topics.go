@@ -23,10 +23,14 @@ func (b *Broker) EnsureOffsetsTopic(partitions int32) (*Topic, error) {
 	if t, ok := b.Topic(OffsetsTopic); ok {
 		return t, nil
 	}
+	rf := int16(1)
+	if b.clustered {
+		rf = int16(b.cfg.Int("offsets.topic.replication.factor"))
+	}
 	t, _, err := b.CreateTopic(TopicSpec{
 		Name:              OffsetsTopic,
 		Partitions:        partitions,
-		ReplicationFactor: 1,
+		ReplicationFactor: rf,
 		Configs: map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",

@@ -39,11 +39,49 @@ func unspecifiedHost(host string) bool {
 }
 
 var listenersRule = custom{
-	desc: "PLAINTEXT://host:port or host:port",
+	desc: "PLAINTEXT://host:port or host:port, optionally with CONTROLLER://host:port",
 	fn: func(v value) string {
-		_, _, reason := parseListener(v.s)
+		client, ctl, reason := splitListeners(v.s)
+		if reason != "" {
+			return reason
+		}
+		if _, _, reason := parseListener(client); reason != "" {
+			return reason
+		}
+		if ctl != "" {
+			_, _, reason = parseListener(ctl)
+		}
 		return reason
 	},
+}
+
+// controllerListenerName names the Raft listener in listeners, as KRaft's
+// controller.listener.names does by default.
+const controllerListenerName = "CONTROLLER"
+
+// splitListeners separates the client listener from the controller (Raft)
+// listener in a listeners value such as
+// "PLAINTEXT://:9092,CONTROLLER://:9093".
+func splitListeners(s string) (client, controller, reason string) {
+	for _, l := range strings.Split(s, ",") {
+		l = strings.TrimSpace(l)
+		name, rest, named := strings.Cut(l, "://")
+		switch {
+		case named && strings.EqualFold(name, controllerListenerName):
+			if controller != "" {
+				return "", "", "only one CONTROLLER listener is supported"
+			}
+			controller = rest
+		case client != "":
+			return "", "", "only one client listener is supported"
+		default:
+			client = l
+		}
+	}
+	if client == "" {
+		return "", "", "a PLAINTEXT listener is required"
+	}
+	return client, controller, ""
 }
 
 var advertisedListenersRule = custom{
@@ -107,7 +145,19 @@ var votersRule = custom{
 
 // ListenAddr returns the host:port the broker listens on, e.g. ":9092".
 func (b *Broker) ListenAddr() string {
-	host, port, _ := parseListener(b.String("listeners")) // validated when set
+	client, _, _ := splitListeners(b.String("listeners")) // validated when set
+	host, port, _ := parseListener(client)
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ControllerListenAddr returns the host:port of the CONTROLLER listener (the
+// Raft transport of the metadata quorum), or "" when there is none.
+func (b *Broker) ControllerListenAddr() string {
+	_, ctl, _ := splitListeners(b.String("listeners"))
+	if ctl == "" {
+		return ""
+	}
+	host, port, _ := parseListener(ctl)
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
@@ -118,7 +168,7 @@ func (b *Broker) ListenAddr() string {
 func (b *Broker) AdvertisedAddr() string {
 	s := b.String("advertised.listeners")
 	if s == "" {
-		s = b.String("listeners")
+		s, _, _ = splitListeners(b.String("listeners"))
 	}
 	host, port, _ := parseListener(s) // validated when set
 	if unspecifiedHost(host) {

@@ -59,6 +59,10 @@ type Options struct {
 	// Stopping, when closed, stops the background task and unloads every
 	// shard (the broker under the coordinator is closing).
 	Stopping <-chan struct{}
+	// Clustered: partitions of the offsets topic are elected and resigned
+	// by the cluster as their leadership moves (Elect, Resign); Load and
+	// topic creation elect none themselves.
+	Clustered bool
 }
 
 // Coordinator is the group coordinator of one broker. Safe for concurrent
@@ -69,6 +73,7 @@ type Coordinator struct {
 	clock    Clock
 	logger   *slog.Logger
 	stopping <-chan struct{}
+	opts     Options
 
 	randMu sync.Mutex
 	random io.Reader
@@ -112,7 +117,7 @@ func New(cfg Config, store Store, o Options) *Coordinator {
 		cfg.Partitions = 50
 	}
 	c := &Coordinator{
-		cfg: cfg, store: store, clock: o.Clock, logger: o.Logger, random: o.Random, stopping: o.Stopping,
+		cfg: cfg, store: store, clock: o.Clock, logger: o.Logger, random: o.Random, stopping: o.Stopping, opts: o,
 		n: cfg.Partitions, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.nextRetention = c.clock.Now().Add(cfg.RetentionCheckInterval)
@@ -123,7 +128,7 @@ func New(cfg Config, store Store, o Options) *Coordinator {
 // b's configuration, that stops when b closes; deleting a topic drops its
 // committed offsets.
 func NewForBroker(b *broker.Broker, logger *slog.Logger) *Coordinator {
-	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping()})
+	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping(), Clustered: b.Clustered()})
 	b.OnTopicDeleted(c.TopicDeleted)
 	return c
 }
@@ -138,7 +143,7 @@ func (c *Coordinator) Load() error {
 	c.mu.Lock()
 	c.n = n
 	c.mu.Unlock()
-	for p := int32(0); p < n; p++ {
+	for p := int32(0); p < n && !c.opts.Clustered; p++ {
 		if err := c.Elect(p); err != nil {
 			return err
 		}
@@ -251,6 +256,10 @@ func (c *Coordinator) Resign(p int32) {
 	}
 }
 
+// EnsureTopic creates the offsets topic if it does not exist yet (in a
+// cluster, FindCoordinator needs it to name the coordinator).
+func (c *Coordinator) EnsureTopic() error { return c.ensureTopic() }
+
 // ensureTopic creates the offsets topic and elects its partitions if that
 // has not happened yet.
 func (c *Coordinator) ensureTopic() error {
@@ -272,7 +281,7 @@ func (c *Coordinator) ensureTopic() error {
 	c.mu.Lock()
 	c.n = got
 	c.mu.Unlock()
-	for p := int32(0); p < got; p++ {
+	for p := int32(0); p < got && !c.opts.Clustered; p++ {
 		if err := c.Elect(p); err != nil {
 			c.logger.Error("electing a new __consumer_offsets partition", "partition", p, "err", err)
 			return fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, err)

@@ -1,8 +1,10 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/partition"
@@ -76,6 +78,13 @@ func (l brokerLog) Append(batch []byte) (int64, error) {
 		return -1, fmt.Errorf("group: encoded an invalid batch: %w", err) // a bug here, not the log's
 	}
 	res, err := l.p.Append(batch, &h, l.t.AppendConfig())
+	if err == nil {
+		// Acknowledged only once the ISR has it (acks=all), so that a
+		// commit survives a failover of the coordinator.
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err = l.p.WaitCommitted(ctx, res.BaseOffset+int64(h.LastOffsetDelta))
+		cancel()
+	}
 	switch {
 	case err == nil:
 		return res.BaseOffset, nil
@@ -87,12 +96,22 @@ func (l brokerLog) Append(batch []byte) (int64, error) {
 }
 
 func (l brokerLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) {
-	res, err := l.p.Fetch(from, maxBytes, true, dst)
+	// The coordinator is the partition leader: its whole log is what the
+	// groups are (a new leader's high watermark may still lag behind what
+	// the previous leader committed), so it reads up to the log end.
+	rr, err := l.p.Log().Read(from, maxBytes, l.p.LogEndOffset(), true)
+	if err == nil && rr.Slice.Size > 0 {
+		dst, err = rr.Slice.ReadInto(dst)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
 	}
-	return res.Records, nil
+	return dst, nil
 }
 
+// commitTimeout bounds the wait for the ISR under a group write, as
+// offsets.commit.timeout.ms does in Kafka (default 5 s).
+const commitTimeout = 5 * time.Second
+
 func (l brokerLog) StartOffset() int64 { return l.p.LogStartOffset() }
-func (l brokerLog) EndOffset() int64   { return l.p.HighWatermark() }
+func (l brokerLog) EndOffset() int64   { return l.p.LogEndOffset() }

@@ -8,8 +8,9 @@ package handlers
 // epochs; v8 (KIP-430) authorized operations; v9 flexible; v10 (KIP-516)
 // topic ids, and v12 lookup by topic id; v13 a top-level error code.
 //
-// This broker is the only replica of every partition, so it is the leader
-// and the whole ISR.
+// A single broker is the only replica of every partition, so it is the
+// leader and the whole ISR; in a cluster, brokers and partitions come from
+// the committed metadata image (cluster.go).
 
 import (
 	"context"
@@ -25,12 +26,25 @@ import (
 func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	self := h.b.NodeID()
-	rb := kmsg.NewMetadataResponseBroker()
-	rb.NodeID, rb.Host, rb.Port = self, h.host, h.port
-	resp.Brokers = append(resp.Brokers, rb)
+	if h.cluster != nil {
+		for _, b := range h.clusterBrokers(h.cluster.Image()) {
+			rb := kmsg.NewMetadataResponseBroker()
+			rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+			if b.Rack != "" {
+				rack := b.Rack
+				rb.Rack = &rack
+			}
+			resp.Brokers = append(resp.Brokers, rb)
+		}
+		resp.ControllerID = h.cluster.ControllerID()
+	} else {
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = self, h.host, h.port
+		resp.Brokers = append(resp.Brokers, rb)
+		resp.ControllerID = self
+	}
 	clusterID := h.b.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = self
 	resp.AuthorizedOperations = operationsOmitted
 	if req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterOperations
@@ -99,6 +113,10 @@ func (h *Handlers) metadataTopic(req *kmsg.MetadataRequest, t *broker.Topic) kms
 	mt.AuthorizedOperations = operationsOmitted
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = topicOperations
+	}
+	if h.cluster != nil {
+		h.clusterPartitions(h.cluster.Image(), &mt, t.Name)
+		return mt
 	}
 	for _, p := range h.b.Partitions(t) {
 		mp := kmsg.NewMetadataResponseTopicPartition()

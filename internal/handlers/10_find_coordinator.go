@@ -24,9 +24,21 @@ import (
 
 func (h *Handlers) findCoordinator(_ context.Context, _ *server.Request, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	self := func() (int32, string, int32) { return h.b.NodeID(), h.host, h.port }
 	find := func(key string) error {
 		switch req.CoordinatorType {
 		case 0:
+			if h.cluster != nil {
+				if err := h.groups.EnsureTopic(); err != nil {
+					return err
+				}
+				id, host, port, err := h.coordinatorAddr(h.groups.PartitionOf(key))
+				if err != nil {
+					return err
+				}
+				self = func() (int32, string, int32) { return id, host, port }
+				return nil
+			}
 			return h.groups.FindCoordinator(key)
 		case 1:
 			return apiErrorf(kerr.CoordinatorNotAvailable, "This broker has no transaction coordinator.")
@@ -41,7 +53,7 @@ func (h *Handlers) findCoordinator(_ context.Context, _ *server.Request, req *km
 			}
 			return resp, nil
 		}
-		resp.NodeID, resp.Host, resp.Port = h.b.NodeID(), h.host, h.port
+		resp.NodeID, resp.Host, resp.Port = self()
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
@@ -50,7 +62,7 @@ func (h *Handlers) findCoordinator(_ context.Context, _ *server.Request, req *km
 		if err := find(key); err != nil {
 			rc.ErrorCode, rc.ErrorMessage, rc.NodeID, rc.Port = h.errCode(err), errMessage(err), -1, -1
 		} else {
-			rc.NodeID, rc.Host, rc.Port = h.b.NodeID(), h.host, h.port
+			rc.NodeID, rc.Host, rc.Port = self()
 		}
 		resp.Coordinators = append(resp.Coordinators, rc)
 	}

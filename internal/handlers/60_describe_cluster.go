@@ -52,6 +52,19 @@ func (h *Handlers) describeCluster(_ context.Context, _ *server.Request, req *km
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}
+	if h.cluster != nil {
+		resp.ControllerID = h.cluster.ControllerID()
+		for _, b := range h.clusterBrokers(h.cluster.Image()) {
+			rb := kmsg.NewDescribeClusterResponseBroker()
+			rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+			if b.Rack != "" {
+				rack := b.Rack
+				rb.Rack = &rack
+			}
+			resp.Brokers = append(resp.Brokers, rb)
+		}
+		return resp, nil
+	}
 	rb := kmsg.NewDescribeClusterResponseBroker()
 	rb.NodeID, rb.Host, rb.Port = self, h.host, h.port
 	if cfg := h.b.Config(); cfg.Has("broker.rack") {

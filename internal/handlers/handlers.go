@@ -27,13 +27,14 @@ import (
 
 // Handlers serves requests against one broker.
 type Handlers struct {
-	b      *broker.Broker
-	host   string // advertised host and port
-	port   int32
-	logger *slog.Logger
-	now    func() time.Time
-	apis   map[int16]api
-	groups *group.Coordinator
+	b       *broker.Broker
+	host    string // advertised host and port
+	port    int32
+	logger  *slog.Logger
+	now     func() time.Time
+	apis    map[int16]api
+	groups  *group.Coordinator
+	cluster Cluster // nil: a single broker
 }
 
 type api struct {
@@ -102,6 +103,7 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Optio
 		32: {0, 4, typed(h.describeConfigs)},
 		33: {0, 2, typed(h.alterConfigs)},
 		37: {0, 3, typed(h.createPartitions)},
+		43: {0, 2, typed(h.electLeaders)},
 		42: {0, 2, typed(h.deleteGroups)},
 		44: {0, 1, typed(h.incrementalAlterConfigs)},
 		47: {0, 0, typed(h.offsetDelete)},
@@ -114,6 +116,12 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Optio
 	}
 	for _, o := range opts {
 		o(h)
+	}
+	if h.cluster != nil {
+		h.apis[56] = api{0, 3, typed(h.alterPartition)}
+		h.apis[62] = api{0, 3, typed(h.brokerRegistration)}
+		h.apis[63] = api{0, 1, typed(h.brokerHeartbeat)}
+		h.apis[67] = api{0, 0, typed(h.allocateProducerIDs)}
 	}
 	if h.groups == nil {
 		h.groups = group.NewForBroker(b, logger)
@@ -161,6 +169,10 @@ func (h *Handlers) errCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, broker.ErrDeletionDisabled):
 		return kerr.TopicDeletionDisabled.Code
+	case errors.Is(err, broker.ErrNotHosted):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, broker.ErrNotController):
+		return kerr.NotController.Code
 	case errors.Is(err, config.ErrUnknownKey), errors.Is(err, config.ErrInvalidValue):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, partition.ErrOutOfOrderSequence):

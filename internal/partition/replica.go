@@ -173,6 +173,13 @@ func (p *Partition) SetISR(isr []int32) {
 	defer p.mu.Unlock()
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	// A replica that left the ISR must fetch again before it may return:
+	// what the leader knew of it may be from before it died.
+	for i := range p.rs.followers {
+		if f := &p.rs.followers[i]; slices.Contains(p.rs.isr, f.id) && !slices.Contains(isr, f.id) {
+			f.leo, f.reachedHW = -1, false
+		}
+	}
 	p.rs.isr = slices.Clone(isr)
 	p.rs.pendingAdd = nil
 	if p.role.Load() != roleLeader {
@@ -407,7 +414,9 @@ func (p *Partition) ISRUpdate(now time.Time, lagMax time.Duration) (isr []int32,
 		}
 	}
 	for _, f := range p.rs.followers {
-		if !slices.Contains(p.rs.isr, f.id) && f.leo >= 0 && (f.leo >= hw || f.reachedHW) && f.leo >= p.rs.epochStart {
+		// A replica joins only on a recent fetch (within lagMax): a
+		// stale position of a replica since gone must not hold the HW.
+		if !slices.Contains(p.rs.isr, f.id) && f.leo >= 0 && (f.leo >= hw || f.reachedHW) && f.leo >= p.rs.epochStart && now.Sub(f.lastFetch) <= lagMax {
 			want = append(want, f.id)
 		}
 	}

@@ -1,0 +1,213 @@
+package cluster
+
+// The metadata applier: after every committed change (on Raft's FSM
+// goroutine, in log order) it makes this broker's local state match the
+// image: topics and the replicas it holds, each one leader or follower at
+// the image's leader epoch, fetchers following the right leader, and the
+// group coordinator elected for the __consumer_offsets partitions led here.
+// Until this process's own registration is in the image (unfenced), it
+// leads nothing: a restarted broker must not act on leaderships it held
+// before it crashed.
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/controller"
+	"github.com/gregor-dev/gregor/internal/partition"
+)
+
+// GroupElector is the group coordinator's side of leadership changes.
+type GroupElector interface {
+	Elect(p int32) error
+	Resign(p int32)
+}
+
+type tpKey struct {
+	topic string
+	index int32
+}
+
+// role is what the applier last made of a local replica.
+type role struct {
+	leader      int32 // -1: none (or not yet registered)
+	leaderEpoch int32
+	isr         []int32
+}
+
+type leadingPartition struct {
+	topic string
+	index int32
+	p     *partition.Partition
+}
+
+type applier struct {
+	n *Node
+
+	mu      sync.Mutex // guards everything below; held while applying
+	roles   map[tpKey]role
+	ids     map[string][16]byte // topic ids applied
+	groups  GroupElector
+	elected map[int32]bool // offsets partitions whose coordinator runs here
+	closed  bool
+}
+
+func newApplier(n *Node) *applier {
+	return &applier{n: n, roles: map[tpKey]role{}, ids: map[string][16]byte{}, elected: map[int32]bool{}}
+}
+
+// SetGroupCoordinator attaches the group coordinator, electing it for the
+// __consumer_offsets partitions this broker leads now and later.
+func (n *Node) SetGroupCoordinator(g GroupElector) {
+	n.apply.mu.Lock()
+	n.apply.groups = g
+	n.apply.mu.Unlock()
+	n.apply.apply(n.Image())
+}
+
+func (a *applier) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+}
+
+// leading lists the local replicas this broker leads.
+func (a *applier) leading() []leadingPartition {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []leadingPartition
+	for k, r := range a.roles {
+		if r.leader == a.n.id {
+			if p := a.n.b.LocalPartition(k.topic, k.index); p != nil {
+				out = append(out, leadingPartition{k.topic, k.index, p})
+			}
+		}
+	}
+	return out
+}
+
+func (a *applier) apply(img *controller.Image) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	n := a.n
+	registered := n.registered(img) && !n.shutdown.Load()
+	for name, id := range a.ids {
+		if t, ok := img.Topics[name]; !ok || t.ID != id {
+			a.removeTopic(name)
+		}
+	}
+	for _, name := range img.TopicNames() {
+		t := img.Topics[name]
+		err := n.b.ApplyTopic(broker.TopicState{
+			Name: name, ID: t.ID, Configs: t.Configs, Partitions: int32(len(t.Partitions)),
+			Local: func(i int32) bool { return t.Partitions[i].IsReplica(n.id) },
+		})
+		if err != nil {
+			n.logger.Error("applying a topic", "topic", name, "err", err)
+		}
+		a.ids[name] = t.ID
+		for i, st := range t.Partitions {
+			key := tpKey{name, int32(i)}
+			if !st.IsReplica(n.id) {
+				if _, ok := a.roles[key]; ok {
+					n.repl.Stop(name, int32(i))
+					delete(a.roles, key)
+				}
+				continue
+			}
+			p := n.b.LocalPartition(name, int32(i))
+			if p == nil {
+				continue
+			}
+			want := role{leader: st.Leader, leaderEpoch: st.LeaderEpoch, isr: st.ISR}
+			if !registered {
+				// Fenced: lead nothing, follow nobody. While the log is
+				// replayed at start the image's epochs may be older than
+				// the replica's own.
+				want.leader = -1
+				want.leaderEpoch = max(want.leaderEpoch, p.LeaderEpoch())
+			}
+			a.setRole(key, p, want, st)
+		}
+	}
+}
+
+// setRole moves one local replica to the wanted role.
+func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st controller.Partition) {
+	n := a.n
+	cur, known := a.roles[key]
+	if known && cur.leader == want.leader && cur.leaderEpoch == want.leaderEpoch && slices.Equal(cur.isr, want.isr) {
+		return
+	}
+	var err error
+	switch {
+	case want.leader == n.id && known && cur.leader == n.id && cur.leaderEpoch == want.leaderEpoch:
+		p.SetISR(want.isr)
+	case want.leader == n.id:
+		n.repl.Stop(key.topic, key.index)
+		err = p.BecomeLeader(want.leaderEpoch, st.Replicas, st.ISR)
+		if err == nil {
+			n.logger.Info("leading partition", "topic", key.topic, "partition", key.index, "leaderEpoch", want.leaderEpoch, "isr", st.ISR)
+		}
+	default:
+		err = p.BecomeFollower(want.leaderEpoch, want.leader)
+		if err == nil && want.leader >= 0 {
+			n.repl.Follow(key.topic, key.index, p, want.leader, want.leaderEpoch)
+		} else {
+			n.repl.Stop(key.topic, key.index)
+		}
+	}
+	if err != nil {
+		n.logger.Error("changing a replica's role", "topic", key.topic, "partition", key.index, "leader", want.leader, "leaderEpoch", want.leaderEpoch, "err", err)
+		return
+	}
+	a.roles[key] = role{leader: want.leader, leaderEpoch: want.leaderEpoch, isr: slices.Clone(want.isr)}
+	if key.topic == broker.OffsetsTopic && a.groups != nil {
+		a.electGroups(key.index, want.leader == n.id)
+	}
+}
+
+// electGroups starts or stops coordinating the groups of an offsets
+// partition. Loading a shard reads its log, so it runs off the applier.
+func (a *applier) electGroups(index int32, lead bool) {
+	g := a.groups
+	if lead == a.elected[index] {
+		if lead { // a new leader epoch: reload, the log may have changed
+			go func() {
+				if err := g.Elect(index); err != nil {
+					a.n.logger.Error("group coordinator election", "partition", index, "err", err)
+				}
+			}()
+		}
+		return
+	}
+	a.elected[index] = lead
+	if lead {
+		go func() {
+			if err := g.Elect(index); err != nil {
+				a.n.logger.Error("group coordinator election", "partition", index, "err", err)
+			}
+		}()
+		return
+	}
+	g.Resign(index)
+}
+
+func (a *applier) removeTopic(name string) {
+	for k := range a.roles {
+		if k.topic == name {
+			a.n.repl.Stop(k.topic, k.index)
+			delete(a.roles, k)
+			if name == broker.OffsetsTopic && a.groups != nil && a.elected[k.index] {
+				a.groups.Resign(k.index)
+				delete(a.elected, k.index)
+			}
+		}
+	}
+	delete(a.ids, name)
+	a.n.b.RemoveTopic(name)
+}

@@ -1,0 +1,248 @@
+package cluster
+
+// The broker's side of membership: register with the quorum leader, keep
+// the lease with heartbeats, report ISR changes of the partitions this
+// broker leads, and shut down in a controlled way.
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/controller"
+)
+
+// callController sends a KRaft request to the quorum leader (answering it
+// locally when this node leads).
+func (n *Node) callController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	switch leader := n.ControllerID(); {
+	case leader == n.id:
+		return n.ServeController(ctx, req)
+	case leader < 0:
+		return nil, ErrNotController
+	default:
+		return n.request(ctx, leader, req)
+	}
+}
+
+func (n *Node) registrationRequest() *kmsg.BrokerRegistrationRequest {
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.SetVersion(0)
+	req.BrokerID = n.id
+	req.ClusterID = n.b.ClusterID()
+	inc, _ := hex.DecodeString(n.incarnation)
+	copy(req.IncarnationID[:], inc)
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", n.host, uint16(n.port)
+	req.Listeners = append(req.Listeners, l)
+	if host, port, err := net.SplitHostPort(n.raftAddr); err == nil {
+		p, _ := strconv.Atoi(port)
+		c := kmsg.NewBrokerRegistrationRequestListener()
+		c.Name, c.Host, c.Port = "CONTROLLER", host, uint16(p)
+		req.Listeners = append(req.Listeners, c)
+	}
+	if rack := n.cfg.String("broker.rack"); rack != "" {
+		req.Rack = &rack
+	}
+	return req
+}
+
+// memberLoop registers this broker and then heartbeats every
+// broker.heartbeat.interval.ms until Close, registering again when the
+// controller no longer knows the epoch.
+func (n *Node) memberLoop() {
+	defer n.wg.Done()
+	interval := ms(n.cfg.Int64("broker.heartbeat.interval.ms"))
+	retry := min(interval, 200*time.Millisecond)
+	wait := func(d time.Duration) bool {
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for n.ctx.Err() == nil {
+		if n.brokerEpoch.Load() < 0 {
+			if err := n.register(); err != nil {
+				n.logger.Debug("registration failed; retrying", "err", err)
+				if !wait(retry) {
+					return
+				}
+				continue
+			}
+		}
+		fenced, err := n.sendHeartbeat(false)
+		switch {
+		case errors.Is(err, kerr.StaleBrokerEpoch):
+			n.logger.Warn("the controller no longer knows this broker's epoch; registering again")
+			n.brokerEpoch.Store(-1)
+			continue
+		case err != nil:
+			n.logger.Debug("heartbeat failed", "err", err)
+			if !wait(retry) {
+				return
+			}
+			continue
+		case fenced:
+			if !wait(retry) {
+				return
+			}
+			continue
+		}
+		if !wait(interval) {
+			return
+		}
+	}
+}
+
+func (n *Node) register() error {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	resp, err := n.callController(ctx, n.registrationRequest())
+	if err != nil {
+		return err
+	}
+	r := resp.(*kmsg.BrokerRegistrationResponse)
+	if err := codeErr(r.ErrorCode, nil); err != nil {
+		return err
+	}
+	n.brokerEpoch.Store(r.BrokerEpoch)
+	n.logger.Info("registered with the controller", "epoch", r.BrokerEpoch, "controller", n.ControllerID())
+	return nil
+}
+
+// sendHeartbeat sends one heartbeat and reports whether the broker is still
+// fenced.
+func (n *Node) sendHeartbeat(wantShutdown bool) (fenced bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = n.id, n.brokerEpoch.Load()
+	req.CurrentMetadataOffset = int64(n.Image().Offset)
+	req.WantShutdown = wantShutdown
+	resp, err := n.callController(ctx, req)
+	if err != nil {
+		return true, err
+	}
+	r := resp.(*kmsg.BrokerHeartbeatResponse)
+	if err := codeErr(r.ErrorCode, nil); err != nil {
+		return true, err
+	}
+	if wantShutdown && !r.ShouldShutdown {
+		return true, errNotYet
+	}
+	return r.IsFenced, nil
+}
+
+var errNotYet = errors.New("cluster: controlled shutdown not finished")
+
+// controlledShutdown asks the controller to move every leadership off this
+// broker and waits (bounded by ctx) until it has, so that clients never
+// find these partitions without a leader.
+func (n *Node) controlledShutdown(ctx context.Context) {
+	if n.brokerEpoch.Load() < 0 {
+		return
+	}
+	n.shutdown.Store(true)
+	start := n.now()
+	for {
+		_, err := n.sendHeartbeat(true)
+		if err == nil {
+			n.logger.Info("controlled shutdown: no partition led here any more", "took", n.now().Sub(start).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n.logger.Warn("controlled shutdown did not finish in time", "err", err)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// isrLoop asks the controller to shrink or expand the ISR of the partitions
+// this broker leads, as their followers fall behind or catch up.
+func (n *Node) isrLoop() {
+	defer n.wg.Done()
+	lagMax := ms(n.cfg.Int64("replica.lag.time.max.ms"))
+	tick := time.NewTicker(max(min(lagMax/4, 250*time.Millisecond), 20*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n.brokerEpoch.Load() < 0 {
+			continue
+		}
+		img := n.Image()
+		req := kmsg.NewPtrAlterPartitionRequest()
+		req.SetVersion(1)
+		req.BrokerID, req.BrokerEpoch = n.id, n.brokerEpoch.Load()
+		now := n.now()
+		count := 0
+		for _, lp := range n.apply.leading() {
+			t, ok := img.Topics[lp.topic]
+			if !ok || int(lp.index) >= len(t.Partitions) {
+				continue
+			}
+			st := t.Partitions[lp.index]
+			if st.Leader != n.id {
+				continue
+			}
+			isr, changed := lp.p.ISRUpdate(now, lagMax)
+			if !changed {
+				continue
+			}
+			rt := topicEntry(req, lp.topic)
+			rp := kmsg.NewAlterPartitionRequestTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = lp.index, st.LeaderEpoch, st.PartitionEpoch, isr
+			rt.Partitions = append(rt.Partitions, rp)
+			count++
+		}
+		if count == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		resp, err := n.callController(ctx, req)
+		cancel()
+		if err != nil {
+			n.logger.Debug("AlterPartition failed", "err", err)
+			continue
+		}
+		r := resp.(*kmsg.AlterPartitionResponse)
+		for _, rt := range r.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.ErrorCode != 0 {
+					n.logger.Info("ISR change refused", "topic", rt.Topic, "partition", rp.Partition, "err", kerr.ErrorForCode(rp.ErrorCode))
+				}
+			}
+		}
+	}
+}
+
+func topicEntry(req *kmsg.AlterPartitionRequest, topic string) *kmsg.AlterPartitionRequestTopic {
+	for i := range req.Topics {
+		if req.Topics[i].Topic == topic {
+			return &req.Topics[i]
+		}
+	}
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.Topic = topic
+	req.Topics = append(req.Topics, rt)
+	return &req.Topics[len(req.Topics)-1]
+}
+
+// registered reports whether img holds this process's registration, unfenced.
+func (n *Node) registered(img *controller.Image) bool {
+	b, ok := img.Brokers[n.id]
+	return ok && b.Incarnation == n.incarnation && !b.Fenced && !b.ShuttingDown
+}
