@@ -349,6 +349,16 @@ func (n *Node) leaderLoop() {
 		if !leader {
 			continue
 		}
+		if n.Image().ClusterID == "" {
+			if err := n.decide(func(img *controller.Image) ([]controller.Record, error) {
+				if img.ClusterID != "" {
+					return nil, nil
+				}
+				return []controller.Record{{Type: controller.RecClusterID, ClusterID: n.b.ClusterID()}}, nil
+			}); err != nil {
+				n.logger.Warn("naming the cluster failed", "err", err)
+			}
+		}
 		n.fenceExpired(now, session)
 		if n.cfg.Bool("auto.leader.rebalance.enable") && now.Sub(lastRebalance) >= rebalanceEvery {
 			lastRebalance = now

@@ -72,6 +72,7 @@ func (t *Topic) clone() *Topic {
 // once published.
 type Image struct {
 	Offset         uint64              `json:"offset"` // Raft index of the last applied entry
+	ClusterID      string              `json:"clusterId,omitempty"`
 	Brokers        map[int32]*Broker   `json:"brokers"`
 	Topics         map[string]*Topic   `json:"topics"`
 	NextProducerID int64               `json:"nextProducerId"`
@@ -86,7 +87,7 @@ func NewImage() *Image {
 
 func (img *Image) clone() *Image {
 	c := &Image{
-		Offset: img.Offset, NextProducerID: img.NextProducerID,
+		Offset: img.Offset, NextProducerID: img.NextProducerID, ClusterID: img.ClusterID,
 		Brokers:       make(map[int32]*Broker, len(img.Brokers)),
 		Topics:        maps.Clone(img.Topics), // topics are cloned when changed
 		BrokerConfigs: maps.Clone(img.BrokerConfigs),

@@ -36,6 +36,9 @@ const (
 	RecBrokerConfig RecordType = "brokerConfig"
 	// ProducerIDs moves the next free producer id to NextProducerID.
 	RecProducerIDs RecordType = "producerIds"
+	// ClusterID names the cluster (written once, by the first quorum
+	// leader, from its own meta.properties).
+	RecClusterID RecordType = "clusterId"
 )
 
 // Record is one metadata change. Only the fields of its Type are set.
@@ -50,6 +53,7 @@ type Record struct {
 	Partitions     []Partition       `json:"partitions,omitempty"`
 	Configs        map[string]string `json:"configs,omitempty"`
 	NextProducerID int64             `json:"nextProducerId,omitempty"`
+	ClusterID      string            `json:"clusterId,omitempty"`
 }
 
 // EncodeEntry encodes a batch of records as one log entry.
@@ -151,6 +155,11 @@ func (img *Image) apply(offset uint64, r Record) error {
 			return err
 		}
 		t.Configs = maps.Clone(r.Configs)
+	case RecClusterID:
+		if img.ClusterID != "" {
+			return fmt.Errorf("cluster id is %s already", img.ClusterID)
+		}
+		img.ClusterID = r.ClusterID
 	case RecBrokerConfig:
 		img.BrokerConfigs = maps.Clone(r.Configs)
 	case RecProducerIDs:

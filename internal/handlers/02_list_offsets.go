@@ -36,6 +36,9 @@ func (h *Handlers) listOffsets(_ context.Context, _ *server.Request, req *kmsg.L
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
 			_, p, err := h.b.Partition(rt.Topic, rp.Partition)
+			if err == nil && !p.IsLeader() {
+				err = partition.ErrNotLeader // followers serve no offsets
+			}
 			if err == nil && req.Version >= 4 {
 				err = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
 			}

@@ -43,7 +43,7 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 		resp.Brokers = append(resp.Brokers, rb)
 		resp.ControllerID = self
 	}
-	clusterID := h.b.ClusterID()
+	clusterID := h.clusterID()
 	resp.ClusterID = &clusterID
 	resp.AuthorizedOperations = operationsOmitted
 	if req.IncludeClusterAuthorizedOperations {

@@ -47,7 +47,7 @@ func (h *Handlers) describeCluster(_ context.Context, _ *server.Request, req *km
 	}
 	self := h.b.NodeID()
 	resp.EndpointType = endpointBrokers
-	resp.ClusterID = h.b.ClusterID()
+	resp.ClusterID = h.clusterID()
 	resp.ControllerID = self
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations

@@ -196,3 +196,14 @@ func (h *Handlers) electLeaders(ctx context.Context, _ *server.Request, req *kms
 	}
 	return resp, nil
 }
+
+// clusterID is the cluster's id: in a cluster the one the metadata log
+// names (every broker answers the same), else meta.properties'.
+func (h *Handlers) clusterID() string {
+	if h.cluster != nil {
+		if id := h.cluster.Image().ClusterID; id != "" {
+			return id
+		}
+	}
+	return h.b.ClusterID()
+}
