@@ -5,10 +5,12 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -24,11 +26,12 @@ type groupLedger struct {
 	seen       []map[int64]int // offset -> deliveries
 	committed  []int64         // highest committed next-offset
 	redelivery int
-	commits    []time.Time // when each successful commit was sent
+	first      map[string][]int64 // member -> per partition, the first offset it got (-1: none)
+	commits    []time.Time        // when each successful commit was sent
 }
 
 func newGroupLedger(t *testing.T, parts int32) *groupLedger {
-	l := &groupLedger{t: t, seen: make([]map[int64]int, parts), committed: make([]int64, parts)}
+	l := &groupLedger{t: t, seen: make([]map[int64]int, parts), committed: make([]int64, parts), first: map[string][]int64{}}
 	for i := range l.seen {
 		l.seen[i] = map[int64]int{}
 	}
@@ -38,6 +41,12 @@ func newGroupLedger(t *testing.T, parts int32) *groupLedger {
 func (l *groupLedger) delivered(member string, r *kgo.Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.first[member] == nil {
+		l.first[member] = slices.Repeat([]int64{-1}, len(l.seen))
+	}
+	if l.first[member][r.Partition] < 0 {
+		l.first[member][r.Partition] = r.Offset
+	}
 	n := l.seen[r.Partition][r.Offset]
 	l.seen[r.Partition][r.Offset] = n + 1
 	if n > 0 {
@@ -127,8 +136,9 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 	ledger := newGroupLedger(t, parts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var members []*kgo.Client
 	for i := range 2 {
-		runMember(ctx, c, ledger, fmt.Sprintf("member-%d", i), group, topic, &wg)
+		members = append(members, runMember(ctx, c, ledger, fmt.Sprintf("member-%d", i), group, topic, &wg))
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() }) // before the clients close
 
@@ -158,6 +168,11 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 	firstCommit := waitCommitAfter(t, ledger, killed, 30*time.Second).Sub(killed)
 	c.logf("GROUP FAILOVER: first successful commit sent %v after killing coordinator node %d", firstCommit.Round(time.Millisecond), coordinator)
 	waitCommits(t, ledger, 10, 20*time.Second)
+	ledger.mu.Lock()
+	committedAfterFailover := slices.Clone(ledger.committed)
+	ledger.mu.Unlock()
+	checkCommitted(t, adm, group, topic, committedAfterFailover, 10*time.Second)
+	c.logf("committed offsets intact after the failover: at least %v", committedAfterFailover)
 
 	c.Restart(coordinator)
 	c.waitBrokers(30*time.Second, c.ids()...)
@@ -176,33 +191,81 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 	})
 	cancel()
 	wg.Wait()
+	for _, m := range members {
+		m.Close() // leave the group
+	}
 
-	// The committed offsets the group has now are at least those we saw
-	// committed.
+	// The group's committed offsets are at least those we saw committed.
+	ledger.mu.Lock()
+	committed := slices.Clone(ledger.committed)
+	ledger.mu.Unlock()
+	checkCommitted(t, adm, group, topic, committed, 20*time.Second)
+
+	// A new member resumes from the committed offsets: nothing below them
+	// comes again (groupLedger.delivered checks), nothing above what the
+	// old members consumed is skipped.
+	ledger.mu.Lock()
+	consumedEnd := make([]int64, parts)
+	for part, seen := range ledger.seen {
+		for off := range seen {
+			consumedEnd[part] = max(consumedEnd[part], off+1)
+		}
+	}
+	ledger.mu.Unlock()
+	produceEach(t, c, "last", topic, parts, 20*time.Second, nil)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var wg2 sync.WaitGroup
+	runMember(ctx2, c, ledger, "member-after", group, topic, &wg2)
+	t.Cleanup(func() { cancel2(); wg2.Wait() })
+	checkFor(t, 30*time.Second, func() error {
+		ledger.mu.Lock()
+		defer ledger.mu.Unlock()
+		first := ledger.first["member-after"]
+		for part := range int32(parts) {
+			if first == nil || first[part] < 0 {
+				return errorf("the new member has consumed nothing from partition %d yet", part)
+			}
+		}
+		return nil
+	})
+	ledger.mu.Lock()
+	first := ledger.first["member-after"]
+	ledger.mu.Unlock()
+	for part := range int32(parts) {
+		if first[part] < committed[part] || first[part] > consumedEnd[part] {
+			t.Errorf("partition %d: the new member started at offset %d; committed %d, consumed up to %d", part, first[part], committed[part], consumedEnd[part])
+		}
+	}
+	c.logf("new member started at offsets %v (committed %v)", first, committed)
 	ledger.mu.Lock()
 	defer ledger.mu.Unlock()
-	checkFor(t, 20*time.Second, func() error {
+	c.logf("%d commits, %d redeliveries (all at or above the last commit)", len(ledger.commits), ledger.redelivery)
+}
+
+// checkCommitted waits until the group's committed offsets for topic are
+// at least want (per partition).
+func checkCommitted(t *testing.T, adm *kadm.Client, group, topic string, want []int64, timeout time.Duration) {
+	t.Helper()
+	checkFor(t, timeout, func() error {
 		octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ocancel()
-		offs, err := adm.FetchOffsets(octx, group)
+		offs, err := adm.FetchOffsetsForTopics(octx, group, topic)
 		if err == nil {
 			err = offs.Error()
 		}
 		if err != nil {
 			return fmt.Errorf("fetch offsets: %w", err)
 		}
-		for part := range int32(parts) {
-			o, ok := offs.Lookup(topic, part)
-			if !ok {
-				return errorf("no committed offset for partition %d (got %v)", part, offs)
-			}
-			if o.At < ledger.committed[part] {
-				return errorf("partition %d: committed offset %d, but %d was committed", part, o.At, ledger.committed[part])
+		for part, w := range want {
+			o, ok := offs.Lookup(topic, int32(part))
+			if !ok || o.At < w {
+				all, err := adm.FetchOffsets(octx, group)
+				return errorf("partition %d: committed offset %v (found %v), but %d was committed; all the group's offsets: %v, %v",
+					part, o.At, ok, w, all, err)
 			}
 		}
 		return nil
 	})
-	c.logf("%d commits, %d redeliveries (all at or above the last commit)", len(ledger.commits), ledger.redelivery)
 }
 
 func waitCommits(t *testing.T, l *groupLedger, n int, timeout time.Duration) {

@@ -125,10 +125,17 @@ var touchSources = sync.OnceValue(func() error {
 
 // clusterConfig collects startCluster's options.
 type clusterConfig struct {
-	sets []string
+	sets    []string
+	cutMode CutMode
 }
 
 type clusterOpt func(*clusterConfig)
+
+// withCutMode sets what Isolate does to connections (CutClose by default:
+// reset at once; CutBlackHole: silence, so that only timeouts notice).
+func withCutMode(m CutMode) clusterOpt {
+	return func(c *clusterConfig) { c.cutMode = m }
+}
 
 // withSet adds --set key=value to every node (after fastSets, so it
 // overrides them).
@@ -234,10 +241,10 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 			CtrlListen:  fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logs:        &logBuffer{},
 		}
-		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify)); err != nil {
+		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
-		if nd.ctrlProxy, err = NewFaultProxy(nd.CtrlListen, WithClassify(c.classify)); err != nil {
+		if nd.ctrlProxy, err = NewFaultProxy(nd.CtrlListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, nd)
@@ -494,10 +501,11 @@ func (c *cluster) Restart(id int32) {
 	n.waitReady()
 }
 
-// Isolate cuts node id off from everyone: its own proxies close every
-// connection and refuse new ones (so nobody reaches it, clients included),
-// and every other node's proxies do the same to connections the isolated
-// node opens. The process keeps running.
+// Isolate cuts node id off from everyone: its own proxies break every
+// connection, open and new (so nobody reaches it, clients included), and
+// every other node's proxies do the same to connections the isolated node
+// opens. Broken means reset, or black-holed under withCutMode(CutBlackHole).
+// The process keeps running.
 func (c *cluster) Isolate(id int32) {
 	c.t.Helper()
 	n := c.node(id)

@@ -50,7 +50,7 @@ type seqProducer struct {
 
 const (
 	produceInterval = 3 * time.Millisecond // one record per partition per tick
-	deliveryTimeout = 30 * time.Second     // retries before a record fails
+	deliveryTimeout = 20 * time.Second     // retries before a record fails
 )
 
 // startProducer starts a seqProducer on topic's partitions 0..parts-1; it
@@ -80,7 +80,7 @@ func startProducer(t *testing.T, c *cluster, topic string, parts int32, opts ...
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	t.Cleanup(func() { p.halt() })
+	t.Cleanup(func() { p.halt(2 * time.Second) }) // after a failure: do not wait long
 	go p.run(ctx)
 	return p
 }
@@ -200,11 +200,11 @@ func (p *seqProducer) maxGap(part int32) (gap time.Duration, from time.Time) {
 	return gap, from
 }
 
-// halt stops producing and waits (bounded) for the records in flight.
-func (p *seqProducer) halt() {
+// halt stops producing and waits up to wait for the records in flight.
+func (p *seqProducer) halt(wait time.Duration) {
 	p.cancel()
 	<-p.done
-	ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	_ = p.cl.Flush(ctx)
 }
@@ -213,7 +213,7 @@ func (p *seqProducer) halt() {
 // reports the totals.
 func (p *seqProducer) stop() {
 	p.t.Helper()
-	p.halt()
+	p.halt(deliveryTimeout + 5*time.Second)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for part := range p.parts {
