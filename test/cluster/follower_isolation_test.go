@@ -15,7 +15,17 @@ import (
 // ISR, acks=all produce with min.insync.replicas=2 carries on, and after
 // Heal it catches up and rejoins the ISR.
 func TestClusterIsolatedFollowerLeavesISR(t *testing.T) {
-	c := startCluster(t, 3, withSet("min.insync.replicas=2"))
+	testIsolatedFollowerLeavesISR(t, CutClose)
+}
+
+// TestClusterBlackHoledFollowerLeavesISR is the same with the isolated
+// node's connections silent instead of reset: only timeouts notice.
+func TestClusterBlackHoledFollowerLeavesISR(t *testing.T) {
+	testIsolatedFollowerLeavesISR(t, CutBlackHole)
+}
+
+func testIsolatedFollowerLeavesISR(t *testing.T, mode CutMode) {
+	c := startCluster(t, 3, withSet("min.insync.replicas=2"), withCutMode(mode))
 	adm := c.admin()
 	const topic = "follower-isolation"
 	c.createTopic(adm, topic, 1, 3, nil)

@@ -1,5 +1,3 @@
-//go:build cluster_wip
-
 package cluster
 
 import (
@@ -21,7 +19,11 @@ import (
 // elect a new leader; after Heal the old leader rejoins as a follower and
 // none of the records it was sent are in the log.
 func TestClusterIsolatedLeaderNeverAcks(t *testing.T) {
-	c := startCluster(t, 3, withSet("min.insync.replicas=2"))
+	testIsolatedLeaderNeverAcks(t, CutClose)
+}
+
+func testIsolatedLeaderNeverAcks(t *testing.T, mode CutMode) {
+	c := startCluster(t, 3, withSet("min.insync.replicas=2"), withCutMode(mode))
 	adm := c.admin()
 	ctl := c.controller(adm)
 
