@@ -27,12 +27,22 @@ var (
 // leaders (the first replica) and followers spread evenly, starting after the
 // partitions the cluster already has so that successive topics do not pile
 // their leaders on the first broker. With racks (broker.rack), brokers are
-// ordered alternating between racks so that consecutive replicas of a
-// partition land on different racks.
+// ordered alternating between racks, and a broker whose rack already holds a
+// replica of the partition is passed over while some rack holds none (Kafka's
+// assignReplicasToBrokersRackAware), so a partition spans min(rf, racks)
+// racks. Without racks that rule never applies.
 func Assign(img *Image, partitions int32, rf int16, start int) ([][]int32, error) {
 	live := img.LiveBrokers()
+	if rf < 1 {
+		return nil, fmt.Errorf("%w: replication factor must be larger than 0", ErrInvalidReplicationFactor)
+	}
 	if int(rf) > len(live) {
 		return nil, fmt.Errorf("%w: replication factor: %d larger than available brokers: %d", ErrInvalidReplicationFactor, rf, len(live))
+	}
+	rackOf := make(map[int32]string, len(live))
+	racks := map[string]bool{}
+	for _, b := range live {
+		rackOf[b.ID], racks[b.Rack] = b.Rack, true
 	}
 	order := rackAlternating(live)
 	n := len(order)
@@ -40,12 +50,21 @@ func Assign(img *Image, partitions int32, rf int16, start int) ([][]int32, error
 	for p := range out {
 		first := (start + p) % n
 		// The shift between the first replica and the others changes every
-		// n partitions, as Kafka's assignment does.
-		shift := (start + p) / n % max(n-1, 1)
+		// n partitions, as Kafka's assignment does (by whole rack rounds).
+		shift := (start + p) / n % max(n-1, 1) * len(racks)
 		rs := make([]int32, 0, rf)
 		rs = append(rs, order[first])
-		for j := 1; j < int(rf); j++ {
-			rs = append(rs, order[(first+1+(shift+j-1)%(n-1))%n])
+		used := map[string]bool{rackOf[order[first]]: true}
+		// k walks the other n-1 brokers from the shift on, round and round:
+		// a free broker (and one on a free rack, while there is one) comes
+		// within n-1 steps.
+		for k := 0; len(rs) < int(rf); k++ {
+			b := order[(first+1+(shift+k)%(n-1))%n]
+			if slices.Contains(rs, b) || used[rackOf[b]] && len(used) < len(racks) {
+				continue
+			}
+			rs = append(rs, b)
+			used[rackOf[b]] = true
 		}
 		out[p] = rs
 	}
@@ -211,7 +230,7 @@ func PreferredElections(img *Image, only func(topic string, p int32) bool) []Rec
 			if only != nil && !only(name, int32(i)) {
 				continue
 			}
-			if pref := p.Replicas[0]; p.Leader != pref && p.InISR(pref) && img.Live(pref) {
+			if pref := preferredReplica(&p); pref >= 0 && p.Leader != pref && p.InISR(pref) && img.Live(pref) {
 				next := p.clone()
 				next.Leader = pref
 				recs = append(recs, change(name, i, p, next))
@@ -219,6 +238,16 @@ func PreferredElections(img *Image, only func(topic string, p int32) bool) []Rec
 		}
 	}
 	return recs
+}
+
+// preferredReplica is a partition's first replica, or -1 when it has none
+// (which only a malformed record makes, but the image holds what the log
+// says).
+func preferredReplica(p *Partition) int32 {
+	if len(p.Replicas) == 0 {
+		return -1
+	}
+	return p.Replicas[0]
 }
 
 // ElectPartition answers ElectLeaders for one partition: preferred (the
@@ -232,8 +261,10 @@ func ElectPartition(img *Image, topic string, index int32, preferred bool) (Reco
 	p := t.Partitions[index]
 	next := p.clone()
 	if preferred {
-		pref := p.Replicas[0]
+		pref := preferredReplica(&p)
 		switch {
+		case pref < 0:
+			return Record{}, fmt.Errorf("%w: %s-%d has no replicas", ErrPreferredNotAvailable, topic, index)
 		case p.Leader == pref:
 			return Record{}, ErrElectionNotNeeded
 		case !p.InISR(pref) || !img.Live(pref):
@@ -276,8 +307,11 @@ func AlterISR(img *Image, brokerID int32, brokerEpoch int64, topic string, index
 	case leaderEpoch > p.LeaderEpoch:
 		return nil, p, ErrFencedLeaderEpoch
 	}
+	// The ISR is a set: a repeated id is neither a change nor a reason to
+	// refuse a retry.
 	sorted := slices.Clone(isr)
 	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
 	cur := slices.Clone(p.ISR)
 	slices.Sort(cur)
 	if slices.Equal(sorted, cur) {

@@ -182,6 +182,18 @@ func DecodeSnapshot(data []byte) (*Image, error) {
 	if err := json.Unmarshal(data, img); err != nil {
 		return nil, fmt.Errorf("%w: snapshot: %v", ErrCorruptEntry, err)
 	}
+	// EncodeSnapshot keys brokers by id and topics by name; anything else
+	// (a null entry, say) is not one of its snapshots.
+	for id, b := range img.Brokers {
+		if b == nil || b.ID != id {
+			return nil, fmt.Errorf("%w: snapshot: broker entry %d holds %+v", ErrCorruptEntry, id, b)
+		}
+	}
+	for name, t := range img.Topics {
+		if t == nil || t.Name != name {
+			return nil, fmt.Errorf("%w: snapshot: topic entry %q holds %+v", ErrCorruptEntry, name, t)
+		}
+	}
 	img.reindex()
 	return img, nil
 }
