@@ -188,7 +188,10 @@ func (n *Node) CreatePartitions(name string, total int32) error {
 			if total <= cur {
 				return nil, fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", broker.ErrInvalidPartitions, cur, total)
 			}
-			rf := int16(len(t.Partitions[0].Replicas))
+			rf := int16(1)
+			if len(t.Partitions) > 0 {
+				rf = int16(len(t.Partitions[0].Replicas))
+			}
 			assignment, err := controller.Assign(img, total-cur, rf, img.PartitionCount())
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
