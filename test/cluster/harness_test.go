@@ -677,22 +677,29 @@ func (c *cluster) metadata(adm *kadm.Client, topics ...string) (kadm.Metadata, e
 }
 
 // waitBrokers waits until Metadata lists exactly the given brokers and a
-// controller among them.
+// controller among them, as answered by each of those brokers itself (so
+// that no node answers from a stale view, and a node that lists itself
+// before the controller has registered it is not taken at its word).
 func (c *cluster) waitBrokers(timeout time.Duration, ids ...int32) {
 	c.t.Helper()
-	adm := c.admin()
 	want := slices.Sorted(slices.Values(ids))
 	checkFor(c.t, timeout, func() error {
-		m, err := c.metadata(adm)
-		if err != nil {
-			return err
-		}
-		got := slices.Sorted(slices.Values(m.Brokers.NodeIDs()))
-		if !slices.Equal(got, want) {
-			return errorf("brokers %v, want %v", got, want)
-		}
-		if !slices.Contains(want, m.Controller) {
-			return errorf("controller %d not among %v", m.Controller, want)
+		for _, id := range want {
+			m, err := c.nodeMetadata(id)
+			if err != nil {
+				return fmt.Errorf("node %d: %w", id, err)
+			}
+			var got []int32
+			for _, b := range m.Brokers {
+				got = append(got, b.NodeID)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				return errorf("node %d lists brokers %v, want %v", id, got, want)
+			}
+			if !slices.Contains(want, m.ControllerID) {
+				return errorf("node %d: controller %d not among %v", id, m.ControllerID, want)
+			}
 		}
 		return nil
 	})
