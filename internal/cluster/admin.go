@@ -280,10 +280,32 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// AllocateProducerIDs implements broker.Controller.
+// AllocateProducerIDs implements broker.Controller. A broker not (yet, or
+// no longer) registered waits for its registration; when none comes in
+// time the answer is COORDINATOR_NOT_AVAILABLE, which producers retry.
 func (n *Node) AllocateProducerIDs() (int64, int32, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, adminTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
+	for {
+		start, size, err := n.allocateProducerIDsOnce(ctx)
+		if !errors.Is(err, kerr.StaleBrokerEpoch) && !errors.Is(err, controller.ErrStaleBrokerEpoch) {
+			if err != nil && !errors.As(err, new(*kerr.Error)) {
+				err = fmt.Errorf("%w: %w", kerr.CoordinatorNotAvailable, err)
+			}
+			return start, size, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("%w: this broker is not registered with the controller: %w", kerr.CoordinatorNotAvailable, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) allocateProducerIDsOnce(ctx context.Context) (int64, int32, error) {
+	if n.brokerEpoch.Load() < 0 {
+		return 0, 0, controller.ErrStaleBrokerEpoch
+	}
 	var start int64
 	err := n.viaController(ctx, func() error {
 		var err error

@@ -144,8 +144,9 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 		return
 	}
 	var err error
+	sameLeadership := known && cur.leader == want.leader && cur.leaderEpoch == want.leaderEpoch
 	switch {
-	case want.leader == n.id && known && cur.leader == n.id && cur.leaderEpoch == want.leaderEpoch:
+	case want.leader == n.id && sameLeadership:
 		p.SetISR(want.isr)
 	case want.leader == n.id:
 		n.repl.Stop(key.topic, key.index)
@@ -166,7 +167,9 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 		return
 	}
 	a.roles[key] = role{leader: want.leader, leaderEpoch: want.leaderEpoch, isr: slices.Clone(want.isr)}
-	if key.topic == broker.OffsetsTopic && a.groups != nil {
+	// Only a leadership change moves the groups: reloading a shard on an
+	// ISR change would race the commits it is serving.
+	if key.topic == broker.OffsetsTopic && a.groups != nil && !sameLeadership {
 		a.electGroups(key.index, want.leader == n.id)
 	}
 }

@@ -39,17 +39,11 @@ func WithCluster(c Cluster) Option {
 	return func(h *Handlers) { h.cluster = c }
 }
 
-// clusterBrokers lists the live brokers of the image (this one included
-// even before its registration is applied, so that a client always finds
-// the broker it talks to).
+// clusterBrokers lists the live (registered, unfenced) brokers of the
+// image, as Kafka's Metadata does: a broker not registered yet is not
+// listed, even by itself.
 func (h *Handlers) clusterBrokers(img *controller.Image) []*controller.Broker {
-	live := img.LiveBrokers()
-	self := h.b.NodeID()
-	if !slices.ContainsFunc(live, func(b *controller.Broker) bool { return b.ID == self }) {
-		live = append(live, &controller.Broker{ID: self, Host: h.host, Port: h.port, Rack: h.b.Config().String("broker.rack")})
-		slices.SortFunc(live, func(a, b *controller.Broker) int { return int(a.ID) - int(b.ID) })
-	}
-	return live
+	return img.LiveBrokers()
 }
 
 // clusterPartitions fills a Metadata topic's partitions from the image.
