@@ -157,6 +157,17 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
+	var ctlSrv *server.Server
+	if node != nil {
+		// Kafka requests on the controller listener: registrations of
+		// brokers that do not know the quorum leader yet.
+		ctlSrv = server.New(node.ControllerKafkaListener(), server.Config{
+			MaxRequestSize: cfg.Int("socket.request.max.bytes"),
+			IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+			Logger:         logger,
+		}, h)
+		go ctlSrv.Serve()
+	}
 	logger.Info("broker ready", "addr", ln.Addr().String(), "advertised", advertised,
 		"node.id", cfg.NodeID(), "cluster.id", b.ClusterID(), "data.dir", cfg.DataDir())
 
@@ -178,6 +189,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if ctlSrv != nil {
+		ctlSrv.Shutdown(ctx)
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Warn("connections still busy at the shutdown deadline were closed", "err", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/controller"
+	"github.com/gregor-dev/gregor/internal/wire"
 )
 
 // callController sends a KRaft request to the quorum leader (answering it
@@ -25,10 +27,56 @@ func (n *Node) callController(ctx context.Context, req kmsg.Request) (kmsg.Respo
 	case leader == n.id:
 		return n.ServeController(ctx, req)
 	case leader < 0:
-		return nil, ErrNotController
+		return n.requestVoters(ctx, req)
 	default:
 		return n.request(ctx, leader, req)
 	}
+}
+
+// requestVoters sends req to the voters' controller listeners in turn until
+// one (the quorum leader) answers it: how a broker outside the voters,
+// which has no Raft leader to ask yet, registers.
+func (n *Node) requestVoters(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	for _, id := range slices.Sorted(mapsKeys(n.voters)) {
+		if id == n.id {
+			continue
+		}
+		resp, err := n.requestAddr(ctx, n.voters[id], req)
+		if err != nil {
+			continue
+		}
+		if code := responseCode(resp); code == kerr.NotController.Code {
+			continue
+		}
+		return resp, nil
+	}
+	return nil, ErrNotController
+}
+
+func (n *Node) requestAddr(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := wire.Dial(ctx, addr, "gregor-broker-"+strconv.Itoa(int(n.id)))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Request(ctx, req)
+}
+
+// responseCode is the top-level error code of a KRaft response.
+func responseCode(resp kmsg.Response) int16 {
+	switch r := resp.(type) {
+	case *kmsg.BrokerRegistrationResponse:
+		return r.ErrorCode
+	case *kmsg.BrokerHeartbeatResponse:
+		return r.ErrorCode
+	case *kmsg.AlterPartitionResponse:
+		return r.ErrorCode
+	case *kmsg.AllocateProducerIDsResponse:
+		return r.ErrorCode
+	}
+	return 0
 }
 
 func (n *Node) registrationRequest() *kmsg.BrokerRegistrationRequest {

@@ -95,10 +95,12 @@ type Node struct {
 	host        string
 	port        int32
 	raftAddr    string
+	voters      map[int32]string
 	incarnation string
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	mux       *muxListener // the controller listener: Raft and Kafka
 	store     *raftboltdb.BoltStore
 	fsm       *fsm
 	pool      *wire.Pool // controller requests and forwarded admin requests
@@ -135,6 +137,7 @@ func Start(o Options) (*Node, error) {
 	}
 	n.brokerEpoch.Store(-1)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.voters = o.Voters
 	n.raftAddr = o.Voters[id]
 	if n.raftAddr == "" {
 		n.raftAddr = o.ControllerListen
@@ -197,11 +200,13 @@ func (n *Node) startRaft(o Options) error {
 		store.Close()
 		return fmt.Errorf("cluster: raft address %q: %w", n.raftAddr, err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(o.ControllerListen, adv, 4, 5*time.Second, hl)
+	ln, err := net.Listen("tcp", o.ControllerListen)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("cluster: controller listener %s: %w", o.ControllerListen, err)
 	}
+	n.mux = newMux(ln)
+	trans := raft.NewNetworkTransportWithLogger(raftStream{chanListener{n.mux, n.mux.raft}, adv}, 4, 5*time.Second, hl)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.Itoa(int(n.id)))
 	rc.Logger = hl
@@ -251,6 +256,13 @@ func mapsKeys(m map[int32]string) func(func(int32) bool) {
 			}
 		}
 	}
+}
+
+// ControllerKafkaListener is the Kafka side of the controller listener:
+// brokers that do not know the quorum leader send it their registration.
+// The caller serves it with the broker's handlers.
+func (n *Node) ControllerKafkaListener() net.Listener {
+	return chanListener{n.mux, n.mux.kafka}
 }
 
 // Image is the metadata as this broker last applied it.

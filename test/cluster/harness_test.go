@@ -125,8 +125,9 @@ var touchSources = sync.OnceValue(func() error {
 
 // clusterConfig collects startCluster's options.
 type clusterConfig struct {
-	sets    []string
-	cutMode CutMode
+	sets      []string
+	cutMode   CutMode
+	observers int
 }
 
 type clusterOpt func(*clusterConfig)
@@ -135,6 +136,12 @@ type clusterOpt func(*clusterConfig)
 // reset at once; CutBlackHole: silence, so that only timeouts notice).
 func withCutMode(m CutMode) clusterOpt {
 	return func(c *clusterConfig) { c.cutMode = m }
+}
+
+// withObservers makes the last k nodes brokers outside --voters: they
+// join the metadata log as Raft non-voters.
+func withObservers(k int) clusterOpt {
+	return func(c *clusterConfig) { c.observers = k }
 }
 
 // withSet adds --set key=value to every node (after fastSets, so it
@@ -166,6 +173,7 @@ type node struct {
 	kafkaProxy  *FaultProxy
 	ctrlProxy   *FaultProxy
 	logs        *logBuffer
+	observer    bool // not in --voters
 
 	mu       sync.Mutex // guards proc, isolated and direct
 	proc     *process
@@ -240,6 +248,7 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 			KafkaListen: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
 			CtrlListen:  fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logs:        &logBuffer{},
+			observer:    i >= n-cfg.observers,
 		}
 		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
@@ -351,7 +360,9 @@ func (c *cluster) logf(format string, args ...any) {
 func (n *node) args() []string {
 	var voters []string
 	for _, o := range n.c.nodes {
-		voters = append(voters, fmt.Sprintf("%d@%s", o.ID, o.CtrlAddr()))
+		if !o.observer {
+			voters = append(voters, fmt.Sprintf("%d@%s", o.ID, o.CtrlAddr()))
+		}
 	}
 	args := []string{"serve",
 		"--node-id", strconv.Itoa(int(n.ID)),
