@@ -440,6 +440,17 @@ func (b *Broker) deleteTopicData(t *Topic) {
 
 // CreatePartitions grows a topic to total partitions.
 func (b *Broker) CreatePartitions(name string, total int32, validateOnly bool) error {
+	if ctl := b.controller(); ctl != nil {
+		// Applied here (ApplyTopic, which takes b.mu) once committed.
+		t, ok := b.Topic(name)
+		if !ok {
+			return ErrUnknownTopic
+		}
+		if err := checkPartitionCount(int32(len(b.Partitions(t))), total); err != nil || validateOnly {
+			return err
+		}
+		return ctl.CreatePartitions(name, total)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[name]
@@ -447,22 +458,8 @@ func (b *Broker) CreatePartitions(name string, total int32, validateOnly bool) e
 		return ErrUnknownTopic
 	}
 	cur := int32(len(t.parts))
-	switch {
-	case total < cur:
-		return fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", ErrInvalidPartitions, cur, total)
-	case total == cur:
-		return fmt.Errorf("%w: topic already has %d partitions", ErrInvalidPartitions, cur)
-	case total > maxPartitions:
-		return fmt.Errorf("%w: %d partitions is over the limit of %d", ErrInvalidPartitions, total, maxPartitions)
-	}
-	if validateOnly {
-		return nil
-	}
-	if b.ctl != nil {
-		ctl := b.ctl
-		b.mu.Unlock()
-		defer b.mu.Lock() // for the deferred Unlock
-		return ctl.CreatePartitions(name, total)
+	if err := checkPartitionCount(cur, total); err != nil || validateOnly {
+		return err
 	}
 	parts := slices.Clone(t.parts)
 	for i := cur; i < total; i++ {
@@ -488,6 +485,19 @@ func (b *Broker) CreatePartitions(name string, total int32, validateOnly bool) e
 	return nil
 }
 
+// checkPartitionCount refuses growing a topic of cur partitions to total.
+func checkPartitionCount(cur, total int32) error {
+	switch {
+	case total < cur:
+		return fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", ErrInvalidPartitions, cur, total)
+	case total == cur:
+		return fmt.Errorf("%w: topic already has %d partitions", ErrInvalidPartitions, cur)
+	case total > maxPartitions:
+		return fmt.Errorf("%w: %d partitions is over the limit of %d", ErrInvalidPartitions, total, maxPartitions)
+	}
+	return nil
+}
+
 // SetTopicConfig replaces the topic's configuration overrides, validating
 // them, and applies them live.
 func (b *Broker) SetTopicConfig(name string, overrides map[string]string, validateOnly bool) error {
@@ -497,30 +507,25 @@ func (b *Broker) SetTopicConfig(name string, overrides map[string]string, valida
 // UpdateTopicConfig computes the topic's new overrides from its current ones
 // with edit, validates and applies them, all under the broker lock so that
 // concurrent incremental changes do not lose each other's updates.
+//
+// In cluster mode the edited set goes to the quorum, which commits whole
+// sets in order (two incremental changes racing each other may lose one),
+// and applies here when committed (ApplyTopic, which takes b.mu).
 func (b *Broker) UpdateTopicConfig(name string, edit func(cur map[string]string) (map[string]string, error), validateOnly bool) error {
+	if ctl := b.controller(); ctl != nil {
+		b.mu.RLock()
+		_, overrides, err := b.editTopicConfigLocked(name, edit)
+		b.mu.RUnlock()
+		if err != nil || validateOnly {
+			return err
+		}
+		return ctl.SetTopicConfig(name, overrides)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, ok := b.topics[name]
-	if !ok {
-		return ErrUnknownTopic
-	}
-	overrides, err := edit(t.conf.Overrides())
-	if err != nil {
+	t, overrides, err := b.editTopicConfigLocked(name, edit)
+	if err != nil || validateOnly {
 		return err
-	}
-	if err := config.ValidateTopicConfigs(b.cfg, overrides); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
-	}
-	if b.ctl != nil {
-		// The change applies here when the quorum commits it, through
-		// ApplyTopic, which takes b.mu.
-		ctl := b.ctl
-		b.mu.Unlock()
-		defer b.mu.Lock() // for the deferred Unlock
-		return ctl.SetTopicConfig(name, overrides)
 	}
 	old := t.conf
 	t.conf = config.NewTopic(b.cfg, overrides)
@@ -531,6 +536,23 @@ func (b *Broker) UpdateTopicConfig(name string, edit func(cur map[string]string)
 	b.applyTopicConfigLocked(t)
 	b.logger.Info("topic config changed", "topic", name, "overrides", overrides)
 	return nil
+}
+
+// editTopicConfigLocked returns the topic and its overrides after edit,
+// validated. b.mu must be held (shared is enough).
+func (b *Broker) editTopicConfigLocked(name string, edit func(cur map[string]string) (map[string]string, error)) (*Topic, map[string]string, error) {
+	t, ok := b.topics[name]
+	if !ok {
+		return nil, nil, ErrUnknownTopic
+	}
+	overrides, err := edit(t.conf.Overrides())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := config.ValidateTopicConfigs(b.cfg, overrides); err != nil {
+		return nil, nil, err
+	}
+	return t, overrides, nil
 }
 
 // UpdateDynamicConfig changes dynamic broker configs at one level

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -80,204 +81,165 @@ func codeErr(code int16, msg *string) error {
 // LiveBrokers implements broker.Controller.
 func (n *Node) LiveBrokers() int { return len(n.Image().LiveBrokers()) }
 
-// CreateTopic implements broker.Controller.
-func (n *Node) CreateTopic(spec broker.TopicSpec) error {
+// adminChange makes one admin change: decided and committed here on the
+// quorum leader, else sent to it as forward (answer reads its reply); either
+// way it returns once applied holds for this broker's image.
+func (n *Node) adminChange(decide func(*controller.Image) ([]controller.Record, error), forward kmsg.Request, answer func(kmsg.Response) error, applied func(*controller.Image) bool) error {
 	ctx, cancel := context.WithTimeout(n.ctx, adminTimeout)
 	defer cancel()
-	var id [16]byte
-	err := n.viaController(ctx, func() error {
-		return n.decide(func(img *controller.Image) ([]controller.Record, error) {
-			if _, ok := img.Topics[spec.Name]; ok {
-				return nil, fmt.Errorf("%w: topic '%s' already exists", broker.ErrTopicExists, spec.Name)
-			}
-			assignment, err := controller.Assign(img, spec.Partitions, spec.ReplicationFactor, img.PartitionCount())
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
-			}
-			rand.Read(id[:])
-			t := &controller.Topic{Name: spec.Name, ID: id, Configs: spec.Configs, Partitions: controller.NewPartitions(assignment)}
-			return []controller.Record{{Type: controller.RecCreateTopic, Topic: t}}, nil
-		})
-	}, func(ctx context.Context, leader int32) error {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		req.SetVersion(7)
-		req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = spec.Name, spec.Partitions, spec.ReplicationFactor
-		for _, k := range slices.Sorted(mapKeys(spec.Configs)) {
-			v := spec.Configs[k]
-			c := kmsg.NewCreateTopicsRequestTopicConfig()
-			c.Name, c.Value = k, &v
-			rt.Configs = append(rt.Configs, c)
-		}
-		req.Topics = append(req.Topics, rt)
-		resp, err := n.request(ctx, leader, req)
+	err := n.viaController(ctx, func() error { return n.decide(decide) }, func(ctx context.Context, leader int32) error {
+		resp, err := n.request(ctx, leader, forward)
 		if err != nil {
 			return err
 		}
-		r := resp.(*kmsg.CreateTopicsResponse)
-		if len(r.Topics) != 1 {
-			return fmt.Errorf("cluster: CreateTopics answered %d topics", len(r.Topics))
-		}
-		id = r.Topics[0].TopicID
-		return codeErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+		return answer(resp)
 	})
 	if err != nil {
 		return err
 	}
-	n.logger.Info("topic committed", "topic", spec.Name, "partitions", spec.Partitions, "replicationFactor", spec.ReplicationFactor)
-	return n.waitImage(ctx, func(img *controller.Image) bool {
+	return n.waitImage(ctx, applied)
+}
+
+// answered checks that a forwarded request was answered for exactly one
+// topic or resource.
+func answered(api string, n int) error {
+	if n != 1 {
+		return fmt.Errorf("cluster: %s answered %d entries for one", api, n)
+	}
+	return nil
+}
+
+// CreateTopic implements broker.Controller.
+func (n *Node) CreateTopic(spec broker.TopicSpec) error {
+	var id [16]byte
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(7)
+	req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = spec.Name, spec.Partitions, spec.ReplicationFactor
+	for _, k := range slices.Sorted(maps.Keys(spec.Configs)) {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(spec.Configs[k])
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	err := n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
+		if _, ok := img.Topics[spec.Name]; ok {
+			return nil, fmt.Errorf("%w: topic '%s' already exists", broker.ErrTopicExists, spec.Name)
+		}
+		assignment, err := controller.Assign(img, spec.Partitions, spec.ReplicationFactor, img.PartitionCount())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
+		}
+		rand.Read(id[:])
+		t := &controller.Topic{Name: spec.Name, ID: id, Configs: spec.Configs, Partitions: controller.NewPartitions(assignment)}
+		return []controller.Record{{Type: controller.RecCreateTopic, Topic: t}}, nil
+	}, req, func(resp kmsg.Response) error {
+		r := resp.(*kmsg.CreateTopicsResponse)
+		if err := answered("CreateTopics", len(r.Topics)); err != nil {
+			return err
+		}
+		id = r.Topics[0].TopicID
+		return codeErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+	}, func(img *controller.Image) bool {
 		t, ok := img.Topics[spec.Name]
 		return ok && (id == [16]byte{} || t.ID == id)
 	})
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
+	if err == nil {
+		n.logger.Info("topic committed", "topic", spec.Name, "partitions", spec.Partitions, "replicationFactor", spec.ReplicationFactor)
 	}
+	return err
 }
 
 // DeleteTopic implements broker.Controller.
 func (n *Node) DeleteTopic(name string) error {
-	ctx, cancel := context.WithTimeout(n.ctx, adminTimeout)
-	defer cancel()
-	err := n.viaController(ctx, func() error {
-		return n.decide(func(img *controller.Image) ([]controller.Record, error) {
-			if _, ok := img.Topics[name]; !ok {
-				return nil, broker.ErrUnknownTopic
-			}
-			return []controller.Record{{Type: controller.RecDeleteTopic, TopicName: name}}, nil
-		})
-	}, func(ctx context.Context, leader int32) error {
-		req := kmsg.NewPtrDeleteTopicsRequest()
-		req.SetVersion(5) // by name
-		req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
-		req.TopicNames = []string{name}
-		resp, err := n.request(ctx, leader, req)
-		if err != nil {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.SetVersion(5) // by name
+	req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
+	req.TopicNames = []string{name}
+	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
+		if _, ok := img.Topics[name]; !ok {
+			return nil, broker.ErrUnknownTopic
+		}
+		return []controller.Record{{Type: controller.RecDeleteTopic, TopicName: name}}, nil
+	}, req, func(resp kmsg.Response) error {
+		r := resp.(*kmsg.DeleteTopicsResponse)
+		if err := answered("DeleteTopics", len(r.Topics)); err != nil {
 			return err
 		}
-		r := resp.(*kmsg.DeleteTopicsResponse)
-		if len(r.Topics) != 1 {
-			return fmt.Errorf("cluster: DeleteTopics answered %d topics", len(r.Topics))
-		}
 		return codeErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+	}, func(img *controller.Image) bool {
+		_, ok := img.Topics[name]
+		return !ok
 	})
-	if err != nil {
-		return err
-	}
-	return n.waitImage(ctx, func(img *controller.Image) bool { _, ok := img.Topics[name]; return !ok })
 }
 
 // CreatePartitions implements broker.Controller.
 func (n *Node) CreatePartitions(name string, total int32) error {
-	ctx, cancel := context.WithTimeout(n.ctx, adminTimeout)
-	defer cancel()
-	err := n.viaController(ctx, func() error {
-		return n.decide(func(img *controller.Image) ([]controller.Record, error) {
-			t, ok := img.Topics[name]
-			if !ok {
-				return nil, broker.ErrUnknownTopic
-			}
-			cur := int32(len(t.Partitions))
-			if total <= cur {
-				return nil, fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", broker.ErrInvalidPartitions, cur, total)
-			}
-			rf := int16(1)
-			if len(t.Partitions) > 0 {
-				rf = int16(len(t.Partitions[0].Replicas))
-			}
-			assignment, err := controller.Assign(img, total-cur, rf, img.PartitionCount())
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
-			}
-			return []controller.Record{{Type: controller.RecAddPartitions, TopicName: name, Partitions: controller.NewPartitions(assignment)}}, nil
-		})
-	}, func(ctx context.Context, leader int32) error {
-		req := kmsg.NewPtrCreatePartitionsRequest()
-		req.SetVersion(3)
-		req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
-		rt := kmsg.NewCreatePartitionsRequestTopic()
-		rt.Topic, rt.Count = name, total
-		req.Topics = append(req.Topics, rt)
-		resp, err := n.request(ctx, leader, req)
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.SetVersion(3)
+	req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = name, total
+	req.Topics = append(req.Topics, rt)
+	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
+		t, ok := img.Topics[name]
+		if !ok {
+			return nil, broker.ErrUnknownTopic
+		}
+		cur := int32(len(t.Partitions))
+		if total <= cur {
+			return nil, fmt.Errorf("%w: topic currently has %d partitions, which is higher than the requested %d", broker.ErrInvalidPartitions, cur, total)
+		}
+		rf := int16(1)
+		if cur > 0 {
+			rf = int16(len(t.Partitions[0].Replicas))
+		}
+		assignment, err := controller.Assign(img, total-cur, rf, img.PartitionCount())
 		if err != nil {
+			return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
+		}
+		return []controller.Record{{Type: controller.RecAddPartitions, TopicName: name, Partitions: controller.NewPartitions(assignment)}}, nil
+	}, req, func(resp kmsg.Response) error {
+		r := resp.(*kmsg.CreatePartitionsResponse)
+		if err := answered("CreatePartitions", len(r.Topics)); err != nil {
 			return err
 		}
-		r := resp.(*kmsg.CreatePartitionsResponse)
-		if len(r.Topics) != 1 {
-			return fmt.Errorf("cluster: CreatePartitions answered %d topics", len(r.Topics))
-		}
 		return codeErr(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
-	})
-	if err != nil {
-		return err
-	}
-	return n.waitImage(ctx, func(img *controller.Image) bool {
+	}, func(img *controller.Image) bool {
 		t, ok := img.Topics[name]
 		return ok && int32(len(t.Partitions)) >= total
 	})
 }
 
-// SetTopicConfig implements broker.Controller.
+// SetTopicConfig implements broker.Controller. Forwarded as AlterConfigs,
+// which replaces the whole set of overrides: what the caller computed.
 func (n *Node) SetTopicConfig(name string, overrides map[string]string) error {
-	ctx, cancel := context.WithTimeout(n.ctx, adminTimeout)
-	defer cancel()
-	err := n.viaController(ctx, func() error {
-		return n.decide(func(img *controller.Image) ([]controller.Record, error) {
-			if _, ok := img.Topics[name]; !ok {
-				return nil, broker.ErrUnknownTopic
-			}
-			return []controller.Record{{Type: controller.RecTopicConfig, TopicName: name, Configs: overrides}}, nil
-		})
-	}, func(ctx context.Context, leader int32) error {
-		// AlterConfigs replaces the whole set of overrides, which is what
-		// the caller computed.
-		req := kmsg.NewPtrAlterConfigsRequest()
-		req.SetVersion(2)
-		rr := kmsg.NewAlterConfigsRequestResource()
-		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
-		for _, k := range slices.Sorted(mapKeys(overrides)) {
-			v := overrides[k]
-			c := kmsg.NewAlterConfigsRequestResourceConfig()
-			c.Name, c.Value = k, &v
-			rr.Configs = append(rr.Configs, c)
+	req := kmsg.NewPtrAlterConfigsRequest()
+	req.SetVersion(2)
+	rr := kmsg.NewAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	for _, k := range slices.Sorted(maps.Keys(overrides)) {
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(overrides[k])
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
+		if _, ok := img.Topics[name]; !ok {
+			return nil, broker.ErrUnknownTopic
 		}
-		req.Resources = append(req.Resources, rr)
-		resp, err := n.request(ctx, leader, req)
-		if err != nil {
+		return []controller.Record{{Type: controller.RecTopicConfig, TopicName: name, Configs: overrides}}, nil
+	}, req, func(resp kmsg.Response) error {
+		r := resp.(*kmsg.AlterConfigsResponse)
+		if err := answered("AlterConfigs", len(r.Resources)); err != nil {
 			return err
 		}
-		r := resp.(*kmsg.AlterConfigsResponse)
-		if len(r.Resources) != 1 {
-			return fmt.Errorf("cluster: AlterConfigs answered %d resources", len(r.Resources))
-		}
 		return codeErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
-	})
-	if err != nil {
-		return err
-	}
-	return n.waitImage(ctx, func(img *controller.Image) bool {
+	}, func(img *controller.Image) bool {
 		t, ok := img.Topics[name]
-		return !ok || mapsEqual(t.Configs, overrides)
+		return !ok || maps.Equal(t.Configs, overrides)
 	})
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 // AllocateProducerIDs implements broker.Controller. A broker not (yet, or

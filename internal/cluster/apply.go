@@ -175,29 +175,24 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 }
 
 // electGroups starts or stops coordinating the groups of an offsets
-// partition. Loading a shard reads its log, so it runs off the applier.
+// partition at a leadership change (a new leader epoch while leading again
+// reloads the shard: the log may have changed meanwhile). Loading a shard
+// reads its log, so it runs off the applier.
 func (a *applier) electGroups(index int32, lead bool) {
 	g := a.groups
-	if lead == a.elected[index] {
-		if lead { // a new leader epoch: reload, the log may have changed
-			go func() {
-				if err := g.Elect(index); err != nil {
-					a.n.logger.Error("group coordinator election", "partition", index, "err", err)
-				}
-			}()
+	if !lead {
+		if a.elected[index] {
+			g.Resign(index)
 		}
+		delete(a.elected, index)
 		return
 	}
-	a.elected[index] = lead
-	if lead {
-		go func() {
-			if err := g.Elect(index); err != nil {
-				a.n.logger.Error("group coordinator election", "partition", index, "err", err)
-			}
-		}()
-		return
-	}
-	g.Resign(index)
+	a.elected[index] = true
+	go func() {
+		if err := g.Elect(index); err != nil {
+			a.n.logger.Error("group coordinator election", "partition", index, "err", err)
+		}
+	}()
 }
 
 func (a *applier) removeTopic(name string) {

@@ -31,7 +31,6 @@ const producerIDBlock = 1000
 type leases struct {
 	mu   sync.Mutex
 	last map[int32]time.Time
-	term uint64 // the leadership term the map belongs to
 }
 
 func newLeases() *leases { return &leases{last: map[int32]time.Time{}} }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -37,7 +38,7 @@ func (n *Node) callController(ctx context.Context, req kmsg.Request) (kmsg.Respo
 // one (the quorum leader) answers it: how a broker outside the voters,
 // which has no Raft leader to ask yet, registers.
 func (n *Node) requestVoters(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	for _, id := range slices.Sorted(mapsKeys(n.voters)) {
+	for _, id := range slices.Sorted(maps.Keys(n.voters)) {
 		if id == n.id {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -231,7 +232,7 @@ func (n *Node) startRaft(o Options) error {
 		}
 		if !has {
 			var servers []raft.Server
-			for _, vid := range slices.Sorted(mapsKeys(o.Voters)) {
+			for _, vid := range slices.Sorted(maps.Keys(o.Voters)) {
 				servers = append(servers, raft.Server{
 					Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(vid))), Address: raft.ServerAddress(o.Voters[vid]),
 				})
@@ -246,16 +247,6 @@ func (n *Node) startRaft(o Options) error {
 		}
 	}
 	return nil
-}
-
-func mapsKeys(m map[int32]string) func(func(int32) bool) {
-	return func(yield func(int32) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // ControllerKafkaListener is the Kafka side of the controller listener:

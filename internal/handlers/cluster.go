@@ -91,33 +91,13 @@ func (h *Handlers) coordinatorAddr(partition int32) (id int32, host string, port
 	return b.ID, b.Host, b.Port, nil
 }
 
-func (h *Handlers) controllerRequest(ctx context.Context, _ *server.Request) func(req kmsg.Request) (kmsg.Response, error) {
-	return func(req kmsg.Request) (kmsg.Response, error) {
-		if h.cluster == nil {
-			return nil, apiErrorf(kerr.UnsupportedVersion, "not a cluster member")
-		}
-		return h.cluster.ServeController(ctx, req)
-	}
-}
-
-// AlterPartition (56, v0-1), BrokerRegistration (62, v0-3), BrokerHeartbeat
-// (63, v0-1) and AllocateProducerIds (67, v0): KRaft's broker-to-controller
-// requests, served by the quorum leader. AlterPartition v2+ (topic ids) and
-// v3 (KIP-903 broker epochs in the ISR) are decoded too.
-func (h *Handlers) alterPartition(ctx context.Context, r *server.Request, req *kmsg.AlterPartitionRequest) (kmsg.Response, error) {
-	return h.controllerRequest(ctx, r)(req)
-}
-
-func (h *Handlers) brokerRegistration(ctx context.Context, r *server.Request, req *kmsg.BrokerRegistrationRequest) (kmsg.Response, error) {
-	return h.controllerRequest(ctx, r)(req)
-}
-
-func (h *Handlers) brokerHeartbeat(ctx context.Context, r *server.Request, req *kmsg.BrokerHeartbeatRequest) (kmsg.Response, error) {
-	return h.controllerRequest(ctx, r)(req)
-}
-
-func (h *Handlers) allocateProducerIDs(ctx context.Context, r *server.Request, req *kmsg.AllocateProducerIDsRequest) (kmsg.Response, error) {
-	return h.controllerRequest(ctx, r)(req)
+// controllerRequest serves AlterPartition (56, v0-3), BrokerRegistration
+// (62, v0-3), BrokerHeartbeat (63, v0-1) and AllocateProducerIds (67, v0):
+// KRaft's broker-to-controller requests, answered by the quorum leader and
+// registered only in cluster mode. AlterPartition v2+ (topic ids) and v3
+// (KIP-903 broker epochs in the ISR) are decoded too.
+func (h *Handlers) controllerRequest(ctx context.Context, r *server.Request) (kmsg.Response, error) {
+	return h.cluster.ServeController(ctx, r.Body)
 }
 
 // ElectLeaders, key 43, versions 0-2: v1 (KIP-460) the election type

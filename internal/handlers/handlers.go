@@ -118,10 +118,10 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Optio
 		o(h)
 	}
 	if h.cluster != nil {
-		h.apis[56] = api{0, 3, typed(h.alterPartition)}
-		h.apis[62] = api{0, 3, typed(h.brokerRegistration)}
-		h.apis[63] = api{0, 1, typed(h.brokerHeartbeat)}
-		h.apis[67] = api{0, 0, typed(h.allocateProducerIDs)}
+		h.apis[56] = api{0, 3, h.controllerRequest}
+		h.apis[62] = api{0, 3, h.controllerRequest}
+		h.apis[63] = api{0, 1, h.controllerRequest}
+		h.apis[67] = api{0, 0, h.controllerRequest}
 	}
 	if h.groups == nil {
 		h.groups = group.NewForBroker(b, logger)
