@@ -21,12 +21,9 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -44,6 +41,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/test/internal/testproc"
 )
 
 const (
@@ -76,52 +75,14 @@ func TestMain(m *testing.M) {
 // use (so the proxy's unit tests run even when the broker does not build),
 // or returns GREGOR_CLUSTER_BINARY.
 var gregorBinary = sync.OnceValues(func() (string, error) {
-	if bin := os.Getenv("GREGOR_CLUSTER_BINARY"); bin != "" {
-		_, err := os.Stat(bin)
-		return bin, err
-	}
-	dir, err := os.MkdirTemp("", "gregor-cluster-bin-")
-	if err != nil {
-		return "", err
-	}
+	bin, dir, err := testproc.BuildGregor(os.Getenv("GREGOR_CLUSTER_BINARY"), "gregor-cluster-bin-")
 	binDir = dir
-	bin := filepath.Join(dir, "gregor")
-	var out bytes.Buffer
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/gregor-dev/gregor/cmd/gregor")
-	build.Stdout, build.Stderr = &out, &out
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("building gregor: %w\n%s", err, out.String())
-	}
-	return bin, nil
+	return bin, err
 })
 
-// touchSources stats the module's Go sources and go.mod/go.sum from inside
-// m.Run: go test caches a pass against the files a test touched, and this
-// package runs the broker without importing it, so without this a cached
-// pass would survive changes to the broker.
-var touchSources = sync.OnceValue(func() error {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil
-		case err != nil:
-			return err
-		case d.IsDir() && path != root && strings.HasPrefix(d.Name(), "."):
-			return filepath.SkipDir
-		case d.IsDir() || !(strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum"):
-			return nil
-		}
-		_, err = os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	})
-})
+// touchSources makes go test's cache notice broker changes (see
+// testproc.StatModuleSources); called from inside m.Run.
+var touchSources = sync.OnceValue(testproc.StatModuleSources)
 
 // clusterConfig collects startCluster's options.
 type clusterConfig struct {
@@ -904,51 +865,14 @@ func (c *cluster) waitTopicEverywhere(timeout time.Duration, topic string) {
 
 var errorf = fmt.Errorf
 
-// checkFor calls fn until it returns nil, failing the test with fn's last
-// error after timeout.
+// checkFor polls fn until it returns nil, failing the test after timeout.
 func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 20 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 250*time.Millisecond)
-	}
+	testproc.CheckFor(t, timeout, 250*time.Millisecond, fn)
 }
 
-// logBuffer is a bytes.Buffer safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Tail returns the last n lines.
-func (b *logBuffer) Tail(n int) string {
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
+// logBuffer is a node's log, safe for concurrent use.
+type logBuffer = testproc.SyncBuffer
 
 // failureLog returns a buffer printed under name if the test fails.
 func failureLog(t *testing.T, name string) *logBuffer {

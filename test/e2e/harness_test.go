@@ -19,16 +19,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gregor-dev/gregor/test/internal/testproc"
 )
 
 // gregorBin is the path of the broker binary built by TestMain.
@@ -45,68 +45,21 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if bin := os.Getenv("GREGOR_E2E_BINARY"); bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: GREGOR_E2E_BINARY: %v\n", err)
-			return 1
-		}
-		gregorBin = bin
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "gregor-e2e-bin-")
+	bin, dir, err := testproc.BuildGregor(os.Getenv("GREGOR_E2E_BINARY"), "gregor-e2e-bin-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	gregorBin = filepath.Join(dir, "gregor")
-	build := exec.Command("go", "build", "-buildvcs=false", "-o", gregorBin, "github.com/gregor-dev/gregor/cmd/gregor")
-	build.Stdout = os.Stderr
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building the gregor binary: %v\n", err)
-		return 1
+	if dir != "" {
+		defer os.RemoveAll(dir)
 	}
+	gregorBin = bin
 	return m.Run()
 }
 
-// statModuleSources stats every directory, Go file, Python script and
-// go.mod/go.sum of the module. This package does not import the broker; it
-// builds and runs it. go test caches a passing result against the files the
-// test process touched, so touching the broker's sources here makes a plain
-// `go test ./...` rerun these tests whenever the broker changes instead of
-// reporting a stale cached pass. It must run inside m.Run (go test records
-// file accesses only from there), so startBroker calls it once.
-var statSourcesOnce = sync.OnceValue(statModuleSources)
-
-func statModuleSources() error {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return fmt.Errorf("module root not found from the test directory: %w", err)
-	}
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while walking
-		}
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "node_modules") {
-				return filepath.SkipDir
-			}
-		} else if ext := filepath.Ext(path); ext != ".go" && ext != ".py" && d.Name() != "go.mod" && d.Name() != "go.sum" {
-			return nil
-		}
-		if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	})
-}
+// statSourcesOnce makes go test's cache notice broker changes (see
+// testproc.StatModuleSources); startBroker calls it once, inside m.Run.
+var statSourcesOnce = sync.OnceValue(testproc.StatModuleSources)
 
 // brokerConfig collects startBroker's options.
 type brokerConfig struct {
@@ -350,55 +303,14 @@ func (p *brokerProc) assertRunning(t *testing.T) {
 	}
 }
 
-// checkFor calls fn until it returns nil, failing the test with fn's last
-// error if that does not happen within timeout.
+// checkFor polls fn until it returns nil, failing the test after timeout.
 func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 20 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(wait)
-		if wait < 500*time.Millisecond {
-			wait *= 2
-		}
-	}
+	testproc.CheckFor(t, timeout, 500*time.Millisecond, fn)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Tail returns the last n lines.
-func (b *syncBuffer) Tail(n int) string {
-	s := strings.TrimRight(b.String(), "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		skipped := len(lines) - n
-		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", skipped)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
+// syncBuffer is a log buffer safe for concurrent use.
+type syncBuffer = testproc.SyncBuffer
 
 // failureLog returns a buffer that is logged under name if the test fails;
 // client libraries' loggers write into it.

@@ -1,0 +1,125 @@
+// Package testproc holds what the process-level test packages (test/e2e,
+// test/cluster) share: building the broker binary, making `go test`'s cache
+// notice changes to the broker they run without importing it, a log buffer
+// for child processes, and a bounded poller.
+package testproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BuildGregor builds cmd/gregor into a new temporary directory and returns
+// the binary and the directory (for the caller to remove); a non-empty
+// prebuilt names a binary to use instead (dir is then "").
+func BuildGregor(prebuilt, dirPrefix string) (bin, dir string, err error) {
+	if prebuilt != "" {
+		_, err := os.Stat(prebuilt)
+		return prebuilt, "", err
+	}
+	if dir, err = os.MkdirTemp("", dirPrefix); err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "gregor")
+	var out bytes.Buffer
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/gregor-dev/gregor/cmd/gregor")
+	build.Stdout, build.Stderr = &out, &out
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("building gregor: %w\n%s", err, out.String())
+	}
+	return bin, dir, nil
+}
+
+// StatModuleSources stats every Go file, Python script and go.mod/go.sum of
+// the module above the test's directory (hidden directories skipped). The
+// process tests do not import the broker; they build and run it. go test
+// caches a pass against the files the test process touched, so touching the
+// broker's sources makes a plain `go test ./...` rerun them whenever the
+// broker changes instead of reporting a stale cached pass. It must run
+// inside m.Run: go test records file accesses only from there.
+func StatModuleSources() error {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return fmt.Errorf("module root not found from the test directory: %w", err)
+	}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil // removed while walking
+		case err != nil:
+			return err
+		case d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules"):
+			return filepath.SkipDir
+		case d.IsDir():
+			return nil
+		}
+		if ext := filepath.Ext(path); ext != ".go" && ext != ".py" && d.Name() != "go.mod" && d.Name() != "go.sum" {
+			return nil
+		}
+		if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use: a child process's
+// output, or a client library's log.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Tail returns the last n lines.
+func (b *SyncBuffer) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CheckFor calls fn until it returns nil, failing the test with fn's last
+// error if that does not happen within timeout. The pause between calls
+// doubles from 20 ms up to maxWait.
+func CheckFor(t testing.TB, timeout, maxWait time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 20 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, maxWait)
+	}
+}
