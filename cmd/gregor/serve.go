@@ -4,25 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gregor-dev/gregor/internal/broker"
-	"github.com/gregor-dev/gregor/internal/cluster"
 	"github.com/gregor-dev/gregor/internal/config"
-	"github.com/gregor-dev/gregor/internal/group"
-	"github.com/gregor-dev/gregor/internal/handlers"
-	"github.com/gregor-dev/gregor/internal/server"
+	"github.com/gregor-dev/gregor/internal/node"
 )
-
-// shutdownGrace bounds how long in-flight requests may take at shutdown.
-const shutdownGrace = 5 * time.Second
 
 type serveFlags struct {
 	configFile string
@@ -105,140 +96,40 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return err
 		}
 	}
-	var voters map[int32]string
-	if v := cfg.String("controller.quorum.voters"); v != "" {
-		if voters, err = cluster.Voters(v); err != nil {
-			return err
-		}
-	}
-
-	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
-	}
-	advertised := advertisedAddr(cfg, ln.Addr())
-
-	b, err := broker.Open(cfg, broker.Options{Logger: logger, Clustered: voters != nil})
-	if err != nil {
-		ln.Close()
 		return err
 	}
-	var node *cluster.Node
-	hopts := []handlers.Option{}
-	if voters != nil {
-		if node, err = startCluster(cfg, b, voters, advertised, logger); err != nil {
-			ln.Close()
-			b.Close()
-			return err
-		}
-		hopts = append(hopts, handlers.WithCluster(node))
-	}
-	groups := group.NewForBroker(b, logger)
-	if err := groups.Start(); err != nil {
-		ln.Close()
-		b.Close()
-		return err
-	}
-	if node != nil {
-		node.SetGroupCoordinator(groups)
-	}
-	h, err := handlers.New(b, advertised, logger, append(hopts, handlers.WithGroupCoordinator(groups))...)
-	if err != nil {
-		ln.Close()
-		groups.Close()
-		b.Close()
-		return err
-	}
-	srv := server.New(ln, server.Config{
-		MaxRequestSize: cfg.Int("socket.request.max.bytes"),
-		IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
-		Logger:         logger,
-	}, h)
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve() }()
-	var ctlSrv *server.Server
-	if node != nil {
-		// Kafka requests on the controller listener: registrations of
-		// brokers that do not know the quorum leader yet.
-		ctlSrv = server.New(node.ControllerKafkaListener(), server.Config{
-			MaxRequestSize: cfg.Int("socket.request.max.bytes"),
-			IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
-			Logger:         logger,
-		}, h)
-		go ctlSrv.Serve()
-	}
-	logger.Info("broker ready", "addr", ln.Addr().String(), "advertised", advertised,
-		"node.id", cfg.NodeID(), "cluster.id", b.ClusterID(), "data.dir", cfg.DataDir())
-
+	// Ready once caught up with the metadata log and registered; a signal
+	// meanwhile still shuts down cleanly.
+	readyCtx, cancelReady := context.WithCancel(context.Background())
+	readyErr := make(chan error, 1)
+	go func() { readyErr <- n.WaitReady(readyCtx) }()
 	var runErr error
 	select {
+	case err := <-readyErr:
+		if err != nil {
+			cancelReady()
+			n.Stop()
+			return err
+		}
+		logger.Info("broker ready", "addr", n.ListenAddr().String(), "advertised", n.Addr(),
+			"node.id", cfg.NodeID(), "cluster.id", n.ClusterID(), "data.dir", cfg.DataDir())
+		select {
+		case s := <-sigs:
+			logger.Info("shutting down", "signal", s.String())
+		case runErr = <-n.Serving():
+			logger.Error("listener failed; shutting down", "err", runErr)
+		}
 	case s := <-sigs:
-		logger.Info("shutting down", "signal", s.String())
-	case runErr = <-serveErr:
+		logger.Info("shutting down before the broker was ready", "signal", s.String())
+	case runErr = <-n.Serving():
 		logger.Error("listener failed; shutting down", "err", runErr)
 	}
-	if node != nil {
-		// Controlled shutdown first, while requests are still served:
-		// leadership moves to other brokers before this one stops.
-		cctx, ccancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
-		if err := node.Close(cctx); err != nil {
-			logger.Warn("leaving the metadata quorum", "err", err)
-		}
-		ccancel()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if ctlSrv != nil {
-		ctlSrv.Shutdown(ctx)
-	}
-	if err := srv.Shutdown(ctx); err != nil {
-		logger.Warn("connections still busy at the shutdown deadline were closed", "err", err)
-	}
-	groups.Close()
-	if err := b.Close(); err != nil {
-		logger.Error("closing the logs", "err", err)
+	cancelReady()
+	if err := n.Stop(); err != nil {
 		return err
 	}
 	logger.Info("broker stopped")
 	return runErr
-}
-
-// controlledShutdownTimeout bounds the wait for the controller to move
-// leadership off this broker at shutdown.
-const controlledShutdownTimeout = 15 * time.Second
-
-// startCluster joins the metadata quorum.
-func startCluster(cfg *config.Broker, b *broker.Broker, voters map[int32]string, advertised string, logger *slog.Logger) (*cluster.Node, error) {
-	ctlListen := cfg.ControllerListenAddr()
-	if ctlListen == "" {
-		ctlListen = voters[cfg.NodeID()]
-	}
-	if ctlListen == "" {
-		return nil, fmt.Errorf("node %d is not a voter and has no controller listener: set --controller-listen (a CONTROLLER:// entry in listeners)", cfg.NodeID())
-	}
-	host, portStr, err := net.SplitHostPort(advertised)
-	if err != nil {
-		return nil, err
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, err
-	}
-	return cluster.Start(cluster.Options{
-		Config: cfg, Broker: b, Voters: voters, ControllerListen: ctlListen,
-		AdvertisedHost: host, AdvertisedPort: int32(port), Logger: logger,
-	})
-}
-
-// advertisedAddr is advertised.listeners when set, else the bound address
-// (which has the real port when listening on port 0) with a wildcard host
-// shown as localhost.
-func advertisedAddr(cfg *config.Broker, bound net.Addr) string {
-	if cfg.String("advertised.listeners") != "" {
-		return cfg.AdvertisedAddr()
-	}
-	host, _, _ := net.SplitHostPort(cfg.AdvertisedAddr())
-	_, port, _ := net.SplitHostPort(bound.String())
-	return net.JoinHostPort(host, port)
 }

@@ -8,45 +8,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
-	"github.com/gregor-dev/gregor/internal/handlers"
-	"github.com/gregor-dev/gregor/internal/server"
+	"github.com/gregor-dev/gregor/internal/node"
 )
 
 // startBroker serves an in-process broker on a loopback port with a fresh
 // data directory, shut down when the test ends, and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: []string{"log.dirs=" + t.TempDir()}})
+	cfg, err := config.Load(config.LoadOptions{Sets: []string{"log.dirs=" + t.TempDir(), "listeners=127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Open(cfg, broker.Options{Logger: logger})
-	if err != nil {
-		ln.Close()
+	t.Cleanup(func() { n.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := handlers.New(b, ln.Addr().String(), logger)
-	if err != nil {
-		ln.Close()
-		b.Close()
-		t.Fatal(err)
-	}
-	srv := server.New(ln, server.Config{MaxRequestSize: cfg.Int("socket.request.max.bytes"), Logger: logger}, h)
-	go srv.Serve()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		b.Close()
-	})
-	return ln.Addr().String()
+	return n.Addr()
 }
 
 type testWriter struct{ t *testing.T }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,19 +16,6 @@ import (
 	"github.com/gregor-dev/gregor/internal/storage"
 )
 
-func openBroker(t *testing.T, dir string, fsys storage.FS, sets ...string) *Broker {
-	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir}, sets...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(cfg, Options{FS: fsys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func appendOne(t *testing.T, b *Broker, topic string, p int32) (partition.AppendResult, error) {
 	t.Helper()
 	tp, part, err := b.Partition(topic, p)
@@ -39,44 +27,11 @@ func appendOne(t *testing.T, b *Broker, topic string, p int32) (partition.Append
 	if err != nil {
 		t.Fatal(err)
 	}
-	return part.Append(raw, &h, tp.AppendConfig())
-}
-
-func TestBrokerTopicsSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	b := openBroker(t, dir, nil)
-	tp, _, err := b.CreateTopic(TopicSpec{Name: "a.b", Partitions: 3, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "1000"}}, false)
-	if err != nil {
-		t.Fatal(err)
+	ack, err := part.Produce(raw, &h, partition.AcksLeader, tp.AppendConfig())
+	if err == nil {
+		err = ack.Wait(context.Background())
 	}
-	id := tp.ID
-	if _, err := appendOne(t, b, "a.b", 2); err != nil {
-		t.Fatal(err)
-	}
-	pid1, _ := b.AllocateProducerID()
-	cluster := b.ClusterID()
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	b = openBroker(t, dir, nil)
-	defer b.Close()
-	tp, ok := b.Topic("a.b")
-	if !ok || tp.ID != id || len(b.Partitions(tp)) != 3 {
-		t.Fatalf("topic after restart: %+v ok=%v", tp, ok)
-	}
-	if v, src := b.TopicConfig(tp).Get("retention.ms"); v != "1000" || src != config.SourceTopicConfig {
-		t.Fatalf("config after restart: %s %v", v, src)
-	}
-	if b.ClusterID() != cluster {
-		t.Fatalf("cluster id changed: %s -> %s", cluster, b.ClusterID())
-	}
-	if _, p, _ := b.Partition("a.b", 2); p.HighWatermark() != 2 {
-		t.Fatalf("records lost: hw %d", p.HighWatermark())
-	}
-	if pid2, _ := b.AllocateProducerID(); pid2 <= pid1 {
-		t.Fatalf("producer id reused after restart: %d then %d", pid1, pid2)
-	}
+	return ack.Result, err
 }
 
 func TestBrokerCreateTopicValidation(t *testing.T) {
@@ -150,15 +105,6 @@ func TestBrokerInterruptedDeletionFinishesAtStart(t *testing.T) {
 	}
 }
 
-func TestBrokerRefusesAnotherNodesDataDir(t *testing.T) {
-	dir := t.TempDir()
-	openBroker(t, dir, nil).Close()
-	cfg, _ := config.Load(config.LoadOptions{Sets: []string{"log.dirs=" + dir, "node.id=2"}})
-	if _, err := Open(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "node.id") {
-		t.Fatalf("opened node 1's data as node 2: %v", err)
-	}
-}
-
 func TestBrokerWriteErrorIsSticky(t *testing.T) {
 	ffs := storage.NewFaultFS(storage.OS)
 	b := openBroker(t, t.TempDir(), ffs)
@@ -195,31 +141,79 @@ func TestBrokerCreatePartitions(t *testing.T) {
 	}
 }
 
-func TestBrokerDynamicConfigsSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	b := openBroker(t, dir, nil)
+
+// Dynamic broker configs changed through the broker reach the topics that
+// inherit them once committed; read-only keys are refused.
+func TestBrokerDynamicConfigsApply(t *testing.T) {
+	b := openBroker(t, t.TempDir(), nil)
+	defer b.Close()
 	if _, _, err := b.CreateTopic(TopicSpec{Name: "d", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	v := "2000"
-	if err := b.UpdateDynamicConfig(config.SourceDynamicDefaultBrokerConfig, map[string]*string{"message.max.bytes": &v}, false); err != nil {
+	if err := b.UpdateDynamicConfig("", config.SourceDynamicDefaultBrokerConfig, map[string]string{"message.max.bytes": "2000"}, false); err != nil {
 		t.Fatal(err)
 	}
 	tp, _ := b.Topic("d")
 	if got := tp.AppendConfig().MaxMessageBytes; got != 2000 {
 		t.Fatalf("topic did not inherit the dynamic default: %d", got)
 	}
-	if err := b.UpdateDynamicConfig(config.SourceDynamicDefaultBrokerConfig, map[string]*string{"node.id": &v}, false); err == nil {
+	if err := b.UpdateDynamicConfig("", config.SourceDynamicDefaultBrokerConfig, map[string]string{"node.id": "2000"}, false); err == nil {
 		t.Fatal("a read-only key was changed dynamically")
 	}
-	b.Close()
-	b = openBroker(t, dir, nil)
+	if err := b.UpdateDynamicConfig("", config.SourceDynamicDefaultBrokerConfig, map[string]string{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.AppendConfig().MaxMessageBytes; got != 1048588 {
+		t.Fatalf("removed default still applies: %d", got)
+	}
+}
+
+// Producer ids come from blocks the controller reserves; the next block is
+// fetched ahead, so ids keep coming while the controller is unreachable
+// until the blocks held run out; then the answer is a retriable error.
+func TestBrokerProducerIDBlocks(t *testing.T) {
+	b, ctl := openBrokerCtl(t, t.TempDir(), nil)
 	defer b.Close()
-	if got := b.Config().Int("message.max.bytes"); got != 2000 {
-		t.Fatalf("dynamic default lost at restart: message.max.bytes=%d", got)
+	ctx := context.Background()
+	seen := map[int64]bool{}
+	for range 9 {
+		id, err := b.AllocateProducerID(ctx)
+		if err != nil || seen[id] {
+			t.Fatalf("id %d err %v (seen %v)", id, err, seen[id])
+		}
+		seen[id] = true
 	}
-	tp, _ = b.Topic("d")
-	if got := tp.AppendConfig().MaxMessageBytes; got != 2000 {
-		t.Fatalf("topic after restart: max message bytes %d", got)
+	// The 10th of a block of 10 triggers the prefetch; wait for it.
+	waitFor(t, func() bool {
+		b.pids.mu.Lock()
+		defer b.pids.mu.Unlock()
+		return b.pids.prefetch != nil
+	})
+	ctl.mu.Lock()
+	ctl.pidErr = ErrNotController
+	ctl.mu.Unlock()
+	for range 11 { // the rest of the first block and the prefetched one
+		id, err := b.AllocateProducerID(ctx)
+		if err != nil || seen[id] {
+			t.Fatalf("with the controller gone: id %d err %v", id, err)
+		}
+		seen[id] = true
 	}
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.AllocateProducerID(ctx); !errors.Is(err, ErrProducerIDsUnavailable) {
+		t.Fatalf("blocks used up, controller gone: %v", err)
+	}
+}
+
+// waitFor polls cond (bounded) for state another goroutine changes.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 2000 {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("condition not reached")
 }

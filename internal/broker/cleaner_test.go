@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,7 +37,10 @@ func appendKeyed(t *testing.T, b *Broker, topic string, ts int64, keys ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Append(raw, &h, tp.AppendConfig())
+	ack, err := p.Produce(raw, &h, partition.AcksLeader, tp.AppendConfig())
+	if err == nil {
+		err = ack.Wait(context.Background())
+	}
 	return err
 }
 
@@ -277,7 +281,9 @@ func TestBrokerCleanerDynamicConfig(t *testing.T) {
 	}
 	set := func(k, v string) {
 		t.Helper()
-		if err := b.UpdateDynamicConfig(config.SourceDynamicDefaultBrokerConfig, map[string]*string{k: &v}, false); err != nil {
+		vals := b.Config().DynamicValues(config.SourceDynamicDefaultBrokerConfig)
+		vals[k] = v
+		if err := b.UpdateDynamicConfig("", config.SourceDynamicDefaultBrokerConfig, vals, false); err != nil {
 			t.Fatal(err)
 		}
 	}

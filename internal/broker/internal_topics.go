@@ -15,18 +15,20 @@ const OffsetsTopic = "__consumer_offsets"
 const offsetsTopicSegmentBytes = 100 << 20
 
 // EnsureOffsetsTopic returns __consumer_offsets, creating it with partitions
-// partitions and cleanup.policy=compact if it does not exist yet. A single
-// broker holds every replica, so the replication factor is 1 whatever
-// offsets.topic.replication.factor says (Kafka would refuse to create the
-// topic until that many brokers exist; single-node setups set it to 1).
+// partitions and cleanup.policy=compact if it does not exist yet. Its
+// replication factor is offsets.topic.replication.factor, at most the live
+// brokers (Kafka would refuse to create the topic until that many brokers
+// exist; capping it lets a single broker, or a smaller cluster, serve
+// groups, as Redpanda does).
 func (b *Broker) EnsureOffsetsTopic(partitions int32) (*Topic, error) {
 	if t, ok := b.Topic(OffsetsTopic); ok {
 		return t, nil
 	}
-	rf := int16(1)
-	if b.clustered {
-		rf = int16(b.cfg.Int("offsets.topic.replication.factor"))
+	ctl, err := b.controller()
+	if err != nil {
+		return nil, err
 	}
+	rf := int16(min(b.cfg.Int("offsets.topic.replication.factor"), int32(max(ctl.LiveBrokers(), 1))))
 	t, _, err := b.CreateTopic(TopicSpec{
 		Name:              OffsetsTopic,
 		Partitions:        partitions,

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,29 +9,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/gregor-dev/gregor/internal/storage"
 )
 
-// On-disk broker metadata, under the data directory:
-//
-//	meta.properties          Kafka-style: version, cluster.id, node.id
-//	metadata/topics.json     every topic (name, id, partition count, config
-//	                         overrides), the producer-id block and the
-//	                         dynamic broker configs; replaced
-//	                         atomically (temp file, fsync, rename, fsync dir)
-//
-// Partition directories sit beside them as <topic>-<partition>; a deleted
-// topic's directories are first renamed to <topic>-<partition>.<id>-delete,
-// which start-up removes if a crash interrupted the deletion.
+// Partition directories sit in the data directory as <topic>-<partition>,
+// each with a partition.metadata naming its topic id. A deleted topic's
+// directories are first renamed to <topic>-<partition>.<id>-delete, which
+// start-up removes if a crash interrupted the deletion; a directory of an
+// older topic of the same name is kept as <topic>-<partition>.<id>-stray.
 const (
-	metaPropertiesFile = "meta.properties"
-	metadataDir        = "metadata"
-	topicsFile         = "topics.json"
-	deleteSuffix       = "-delete"
-	producerIDBlock    = 1000
+	deleteSuffix = "-delete"
+	straySuffix  = "-stray"
 )
 
 // TopicID is a Kafka topic UUID.
@@ -41,7 +29,18 @@ type TopicID [16]byte
 
 func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// MarshalText encodes the id as hex in topics.json.
+// ParseTopicID reads the String form.
+func ParseTopicID(s string) (TopicID, error) {
+	var id TopicID
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("broker: %q is not a topic id", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// MarshalText encodes the id as hex (the legacy topics.json form).
 func (id TopicID) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(id[:])), nil }
 
 // UnmarshalText decodes the hex form.
@@ -53,9 +52,9 @@ func (id *TopicID) UnmarshalText(b []byte) error {
 	return err
 }
 
-// newTopicID returns a random version-4 UUID that Kafka would accept: not
+// NewTopicID returns a random version-4 UUID that Kafka would accept: not
 // zero, not the metadata topic's reserved id, not printing with a leading '-'.
-func newTopicID() TopicID {
+func NewTopicID() TopicID {
 	for {
 		var id TopicID
 		if _, err := rand.Read(id[:]); err != nil {
@@ -70,26 +69,8 @@ func newTopicID() TopicID {
 	}
 }
 
-// newClusterID returns a Kafka-style cluster id: a UUID in URL-safe base64.
-func newClusterID() string { return newTopicID().String() }
-
-type topicRecord struct {
-	Name       string            `json:"name"`
-	ID         TopicID           `json:"id"`
-	Partitions int32             `json:"partitions"`
-	Configs    map[string]string `json:"configs,omitempty"`
-}
-
-type metadataFile struct {
-	Topics []topicRecord `json:"topics"`
-	// ProducerIDBlockEnd is the first producer id not yet handed out in
-	// blocks: ids below it may have been used before a restart.
-	ProducerIDBlockEnd int64 `json:"producer_id_block_end"`
-	// Dynamic broker configs set with AlterConfigs: this broker's and the
-	// cluster-wide defaults.
-	DynamicBroker  map[string]string `json:"dynamic_broker_configs,omitempty"`
-	DynamicDefault map[string]string `json:"dynamic_default_broker_configs,omitempty"`
-}
+// NewClusterID returns a Kafka-style cluster id: a UUID in URL-safe base64.
+func NewClusterID() string { return NewTopicID().String() }
 
 func readFile(fsys storage.FS, name string) ([]byte, error) {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
@@ -100,65 +81,62 @@ func readFile(fsys storage.FS, name string) ([]byte, error) {
 	return io.ReadAll(io.NewSectionReader(f, 0, 1<<40))
 }
 
-func loadMetadata(fsys storage.FS, dataDir string) (metadataFile, error) {
-	var m metadataFile
-	b, err := readFile(fsys, filepath.Join(dataDir, metadataDir, topicsFile))
+// Before the metadata log, a single broker kept its topics in
+// metadata/topics.json (replaced atomically): every topic (name, id,
+// partition count, config overrides), the producer-id block end and the
+// dynamic broker configs. LegacyMetadata reads it so that its content can
+// be written to the metadata log once, at the first start of this version.
+const (
+	legacyMetadataDir = "metadata"
+	legacyTopicsFile  = "topics.json"
+)
+
+// LegacyTopic is one topic of topics.json.
+type LegacyTopic struct {
+	Name       string            `json:"name"`
+	ID         TopicID           `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// Legacy is the content of topics.json.
+type Legacy struct {
+	Topics []LegacyTopic `json:"topics"`
+	// ProducerIDBlockEnd is the first producer id not yet handed out in
+	// blocks: ids below it may have been used.
+	ProducerIDBlockEnd int64 `json:"producer_id_block_end"`
+	// Dynamic broker configs set with AlterConfigs: this broker's and the
+	// cluster-wide defaults.
+	DynamicBroker  map[string]string `json:"dynamic_broker_configs,omitempty"`
+	DynamicDefault map[string]string `json:"dynamic_default_broker_configs,omitempty"`
+}
+
+// LegacyMetadataPath is where topics.json lives under a data directory.
+func LegacyMetadataPath(dataDir string) string {
+	return filepath.Join(dataDir, legacyMetadataDir, legacyTopicsFile)
+}
+
+// ReadLegacyMetadata reads topics.json; ok is false when there is none.
+func ReadLegacyMetadata(fsys storage.FS, dataDir string) (m Legacy, ok bool, err error) {
+	b, err := readFile(fsys, LegacyMetadataPath(dataDir))
 	if os.IsNotExist(err) {
-		return m, nil
+		return m, false, nil
 	}
 	if err != nil {
-		return m, fmt.Errorf("broker: read topic metadata: %w", err)
+		return m, false, fmt.Errorf("broker: read %s: %w", legacyTopicsFile, err)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("broker: topic metadata %s is corrupt: %w", topicsFile, err)
+		return m, false, fmt.Errorf("broker: %s is corrupt: %w", legacyTopicsFile, err)
 	}
-	return m, nil
+	return m, true, nil
 }
 
-func saveMetadata(fsys storage.FS, dataDir string, m metadataFile) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
+// RetireLegacyMetadata renames topics.json to topics.json.migrated once its
+// content is in the metadata log.
+func RetireLegacyMetadata(fsys storage.FS, dataDir string) error {
+	p := LegacyMetadataPath(dataDir)
+	if err := fsys.Rename(p, p+".migrated"); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("broker: retiring %s: %w", legacyTopicsFile, err)
 	}
-	dir := filepath.Join(dataDir, metadataDir)
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return storage.WriteFileAtomic(fsys, filepath.Join(dir, topicsFile), b)
-}
-
-// loadMetaProperties reads or creates meta.properties and returns the
-// cluster id. A node id different from the configured one is refused, as
-// Kafka does: the directory belongs to another broker.
-func loadMetaProperties(fsys storage.FS, dataDir string, nodeID int32) (string, error) {
-	path := filepath.Join(dataDir, metaPropertiesFile)
-	b, err := readFile(fsys, path)
-	if os.IsNotExist(err) {
-		id := newClusterID()
-		content := fmt.Sprintf("#Written by gregor\nversion=1\ncluster.id=%s\nnode.id=%d\n", id, nodeID)
-		return id, storage.WriteFileAtomic(fsys, path, []byte(content))
-	}
-	if err != nil {
-		return "", fmt.Errorf("broker: read %s: %w", metaPropertiesFile, err)
-	}
-	props := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			props[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	if props["cluster.id"] == "" {
-		return "", fmt.Errorf("broker: %s has no cluster.id", path)
-	}
-	if s := props["node.id"]; s != "" {
-		if n, err := strconv.ParseInt(s, 10, 32); err != nil || int32(n) != nodeID {
-			return "", fmt.Errorf("broker: %s belongs to node.id %s, but this broker is configured with node.id %d", path, s, nodeID)
-		}
-	}
-	return props["cluster.id"], nil
+	return nil
 }

@@ -212,6 +212,33 @@ func (n *Node) CreatePartitions(name string, total int32) error {
 	})
 }
 
+// SetBrokerConfig implements broker.Controller. Forwarded as AlterConfigs
+// on the BROKER resource, which replaces the level's whole set: what the
+// caller computed.
+func (n *Node) SetBrokerConfig(resource string, values map[string]string) error {
+	req := kmsg.NewPtrAlterConfigsRequest()
+	req.SetVersion(2)
+	rr := kmsg.NewAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, resource
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(values[k])
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
+		return []controller.Record{{Type: controller.RecBrokerConfig, ConfigResource: resource, Configs: values}}, nil
+	}, req, func(resp kmsg.Response) error {
+		r := resp.(*kmsg.AlterConfigsResponse)
+		if err := answered("AlterConfigs", len(r.Resources)); err != nil {
+			return err
+		}
+		return codeErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
+	}, func(img *controller.Image) bool {
+		return maps.Equal(img.BrokerConfigs[resource], values)
+	})
+}
+
 // SetTopicConfig implements broker.Controller. Forwarded as AlterConfigs,
 // which replaces the whole set of overrides: what the caller computed.
 func (n *Node) SetTopicConfig(name string, overrides map[string]string) error {
@@ -243,22 +270,20 @@ func (n *Node) SetTopicConfig(name string, overrides map[string]string) error {
 }
 
 // AllocateProducerIDs implements broker.Controller. A broker not (yet, or
-// no longer) registered waits for its registration; when none comes in
-// time the answer is COORDINATOR_NOT_AVAILABLE, which producers retry.
-func (n *Node) AllocateProducerIDs() (int64, int32, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+// no longer) registered waits for its registration, bounded by ctx.
+func (n *Node) AllocateProducerIDs(ctx context.Context) (int64, int32, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := context.AfterFunc(n.ctx, cancel)
+	defer stop()
 	for {
 		start, size, err := n.allocateProducerIDsOnce(ctx)
 		if !errors.Is(err, kerr.StaleBrokerEpoch) && !errors.Is(err, controller.ErrStaleBrokerEpoch) {
-			if err != nil && !errors.As(err, new(*kerr.Error)) {
-				err = fmt.Errorf("%w: %w", kerr.CoordinatorNotAvailable, err)
-			}
 			return start, size, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, 0, fmt.Errorf("%w: this broker is not registered with the controller: %w", kerr.CoordinatorNotAvailable, err)
+			return 0, 0, fmt.Errorf("this broker is not registered with the controller: %w", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

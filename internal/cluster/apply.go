@@ -11,6 +11,7 @@ package cluster
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/gregor-dev/gregor/internal/broker"
@@ -95,6 +96,9 @@ func (a *applier) apply(img *controller.Image) {
 	}
 	n := a.n
 	registered := n.registered(img) && !n.shutdown.Load()
+	if err := n.b.ApplyBrokerConfigs(img.BrokerConfigs[""], img.BrokerConfigs[strconv.Itoa(int(n.id))]); err != nil {
+		n.logger.Error("applying dynamic broker configs", "err", err)
+	}
 	for name, id := range a.ids {
 		if t, ok := img.Topics[name]; !ok || t.ID != id {
 			a.removeTopic(name)

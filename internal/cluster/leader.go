@@ -172,13 +172,16 @@ func (n *Node) registerBroker(req *kmsg.BrokerRegistrationRequest) (int64, error
 	if reg.Host == "" {
 		return -1, kerr.InvalidRequest
 	}
+	if have := n.Image().ClusterID; req.ClusterID != "" && have != "" && req.ClusterID != have {
+		return -1, fmt.Errorf("%w: broker %d belongs to cluster %s, this is cluster %s", kerr.InconsistentClusterID, req.BrokerID, req.ClusterID, have)
+	}
 	var epoch int64
 	err := n.decide(func(img *controller.Image) ([]controller.Record, error) {
-		var recs []controller.Record
+		recs := n.clusterRecords(img)
 		if old, ok := img.Brokers[reg.ID]; ok {
 			if old.Incarnation == reg.Incarnation {
 				epoch = old.Epoch // a retry whose answer was lost
-				return nil, nil
+				return recs, nil
 			}
 			if !old.Fenced {
 				recs = controller.FenceBroker(img, reg.ID, false, n.unclean(img))
@@ -349,14 +352,7 @@ func (n *Node) leaderLoop() {
 			continue
 		}
 		if n.Image().ClusterID == "" {
-			if err := n.decide(func(img *controller.Image) ([]controller.Record, error) {
-				if img.ClusterID != "" {
-					return nil, nil
-				}
-				return []controller.Record{{Type: controller.RecClusterID, ClusterID: n.b.ClusterID()}}, nil
-			}); err != nil {
-				n.logger.Warn("naming the cluster failed", "err", err)
-			}
+			n.nameCluster()
 		}
 		n.fenceExpired(now, session)
 		if n.cfg.Bool("auto.leader.rebalance.enable") && now.Sub(lastRebalance) >= rebalanceEvery {
@@ -370,11 +366,47 @@ func (n *Node) leaderLoop() {
 	}
 }
 
+// nameCluster writes the cluster id into a new metadata log, with the
+// bootstrap records, if nothing has yet.
+func (n *Node) nameCluster() {
+	err := n.decide(func(img *controller.Image) ([]controller.Record, error) {
+		return n.clusterRecords(img), nil
+	})
+	if err != nil {
+		n.logger.Warn("naming the cluster failed", "err", err)
+	}
+}
+
+// clusterRecords names the cluster in a new metadata log (with this node's
+// id from meta.properties, else a new one) and adds the bootstrap records (a
+// single broker's metadata from before the log); nothing once named.
+func (n *Node) clusterRecords(img *controller.Image) []controller.Record {
+	if img.ClusterID != "" {
+		return nil
+	}
+	id := n.clusterID
+	if id == "" {
+		id = broker.NewClusterID()
+	}
+	recs := []controller.Record{{Type: controller.RecClusterID, ClusterID: id}}
+	if n.bootstrap != nil {
+		recs = append(recs, n.bootstrap(img)...)
+	}
+	n.logger.Info("naming the cluster in the metadata log", "cluster.id", id, "records", len(recs))
+	return recs
+}
+
 // fenceExpired fences the live brokers whose last heartbeat is older than
 // the session timeout.
 func (n *Node) fenceExpired(now time.Time, session time.Duration) {
 	img := n.Image()
 	for _, b := range img.LiveBrokers() {
+		if b.ID == n.id {
+			// This process runs the quorum leader: its own broker is
+			// alive (a pause, say under SIGSTOP, must not fence it at
+			// the first tick after it resumes).
+			continue
+		}
 		n.leases.mu.Lock()
 		last, ok := n.leases.last[b.ID]
 		if !ok {

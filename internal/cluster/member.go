@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"math/rand/v2"
 	"maps"
 	"net"
 	"slices"
@@ -84,7 +85,7 @@ func (n *Node) registrationRequest() *kmsg.BrokerRegistrationRequest {
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.SetVersion(0)
 	req.BrokerID = n.id
-	req.ClusterID = n.b.ClusterID()
+	req.ClusterID = n.clusterID
 	inc, _ := hex.DecodeString(n.incarnation)
 	copy(req.IncarnationID[:], inc)
 	l := kmsg.NewBrokerRegistrationRequestListener()
@@ -104,11 +105,13 @@ func (n *Node) registrationRequest() *kmsg.BrokerRegistrationRequest {
 
 // memberLoop registers this broker and then heartbeats every
 // broker.heartbeat.interval.ms until Close, registering again when the
-// controller no longer knows the epoch.
+// controller no longer knows the epoch. Failures back off exponentially
+// (with jitter) from 100 ms to the heartbeat interval, so a broker that
+// cannot reach the quorum neither spins nor floods the log.
 func (n *Node) memberLoop() {
 	defer n.wg.Done()
 	interval := ms(n.cfg.Int64("broker.heartbeat.interval.ms"))
-	retry := min(interval, 200*time.Millisecond)
+	bo := backoff{min: min(100*time.Millisecond, interval), max: interval}
 	wait := func(d time.Duration) bool {
 		select {
 		case <-n.ctx.Done():
@@ -120,36 +123,58 @@ func (n *Node) memberLoop() {
 	for n.ctx.Err() == nil {
 		if n.brokerEpoch.Load() < 0 {
 			if err := n.register(); err != nil {
+				if errors.Is(err, kerr.InconsistentClusterID) {
+					n.logger.Error("the metadata quorum refused this broker", "err", err)
+					n.fail(err)
+					return
+				}
 				n.logger.Debug("registration failed; retrying", "err", err)
-				if !wait(retry) {
+				if !wait(bo.next()) {
 					return
 				}
 				continue
 			}
+			n.b.PrefetchProducerIDs()
 		}
 		fenced, err := n.sendHeartbeat(false)
 		switch {
 		case errors.Is(err, kerr.StaleBrokerEpoch):
 			n.logger.Warn("the controller no longer knows this broker's epoch; registering again")
 			n.brokerEpoch.Store(-1)
+			if !wait(bo.next()) {
+				return
+			}
 			continue
 		case err != nil:
 			n.logger.Debug("heartbeat failed", "err", err)
-			if !wait(retry) {
+			if !wait(bo.next()) {
 				return
 			}
 			continue
 		case fenced:
-			if !wait(retry) {
+			if !wait(bo.next()) {
 				return
 			}
 			continue
 		}
+		bo.reset()
 		if !wait(interval) {
 			return
 		}
 	}
 }
+
+// backoff is an exponential backoff with full jitter in [d/2, d].
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	b.cur = min(max(2*b.cur, b.min), b.max)
+	return b.cur/2 + time.Duration(rand.Int64N(int64(b.cur/2)+1))
+}
+
+func (b *backoff) reset() { b.cur = 0 }
 
 func (n *Node) register() error {
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
@@ -170,7 +195,11 @@ func (n *Node) register() error {
 // sendHeartbeat sends one heartbeat and reports whether the broker is still
 // fenced.
 func (n *Node) sendHeartbeat(wantShutdown bool) (fenced bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	timeout := 5 * time.Second
+	if wantShutdown {
+		timeout = time.Second // shutdown must not hang on a silent quorum
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch = n.id, n.brokerEpoch.Load()
@@ -194,17 +223,27 @@ var errNotYet = errors.New("cluster: controlled shutdown not finished")
 
 // controlledShutdown asks the controller to move every leadership off this
 // broker and waits (bounded by ctx) until it has, so that clients never
-// find these partitions without a leader.
+// find these partitions without a leader. With no quorum to answer (the
+// last node of a cluster going down, say) there is nobody to move
+// leadership to: it gives up after noQuorumGrace and says so.
 func (n *Node) controlledShutdown(ctx context.Context) {
 	if n.brokerEpoch.Load() < 0 {
 		return
 	}
 	n.shutdown.Store(true)
 	start := n.now()
+	var lastAnswer time.Time = start
 	for {
 		_, err := n.sendHeartbeat(true)
 		if err == nil {
 			n.logger.Info("controlled shutdown: no partition led here any more", "took", n.now().Sub(start).Round(time.Millisecond))
+			return
+		}
+		if !errors.Is(err, ErrNotController) && !errors.Is(err, context.DeadlineExceeded) && n.ControllerID() >= 0 {
+			lastAnswer = n.now() // a quorum answers, not done yet
+		}
+		if n.now().Sub(lastAnswer) >= noQuorumGrace {
+			n.logger.Warn("controlled shutdown skipped: no metadata quorum answers; partitions led here stay without a leader until a quorum elects one", "waited", n.now().Sub(start).Round(time.Millisecond), "err", err)
 			return
 		}
 		select {
@@ -215,6 +254,10 @@ func (n *Node) controlledShutdown(ctx context.Context) {
 		}
 	}
 }
+
+// noQuorumGrace is how long controlled shutdown waits for a quorum that
+// does not answer.
+const noQuorumGrace = 2 * time.Second
 
 // isrLoop asks the controller to shrink or expand the ISR of the partitions
 // this broker leads, as their followers fall behind or catch up.

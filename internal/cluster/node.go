@@ -1,9 +1,14 @@
-// Package cluster runs a broker as a member of a cluster: the Raft metadata
+// Package cluster runs a broker as a member of its cluster: the Raft metadata
 // quorum (hashicorp/raft, the log applied to controller.Image by every
 // node), the quorum leader's controller duties (registrations, broker
 // leases and fencing, leader elections, ISR changes, admin changes), and the
 // broker's side of it (registration and heartbeats, applying the committed
 // metadata to local partitions, follower fetchers, ISR reports).
+//
+// Every broker runs it, a single one too: a broker started without voters
+// is a one-voter quorum (on an in-memory Raft transport unless it has a
+// controller listener), over the same records, image and apply code as a
+// cluster, the way a one-member etcd is.
 //
 // Brokers talk to the controller with Kafka's own KRaft requests
 // (BrokerRegistration, BrokerHeartbeat, AlterPartition, AllocateProducerIds)
@@ -76,14 +81,28 @@ func Voters(s string) (map[int32]string, error) {
 
 // Options configure a Node.
 type Options struct {
-	Config           *config.Broker
-	Broker           *broker.Broker
-	Voters           map[int32]string // id -> Raft address
-	ControllerListen string           // bind address of the Raft transport
-	AdvertisedHost   string           // this broker's Kafka address
-	AdvertisedPort   int32
-	Logger           *slog.Logger
-	Now              func() time.Time
+	Config *config.Broker
+	Broker *broker.Broker
+	// Voters maps the quorum's voter ids to their Raft addresses. A voter
+	// set of this node alone with an empty address is a one-voter quorum
+	// on an in-memory transport.
+	Voters map[int32]string
+	// ControllerListener is the bound controller listener (Raft and Kafka
+	// requests of brokers that do not know the quorum leader yet); nil
+	// for an in-memory quorum.
+	ControllerListener net.Listener
+	AdvertisedHost     string // this broker's Kafka address
+	AdvertisedPort     int32
+	// ClusterID is the id this node's data directory belongs to, "" if it
+	// has not learnt it yet (a new directory of a cluster node). A quorum
+	// leader names a new cluster with it (or a new id when empty).
+	ClusterID string
+	// Bootstrap returns records the first quorum leader writes with the
+	// cluster id, once, when the metadata log is new: the content of a
+	// single broker's metadata from before the metadata log.
+	Bootstrap func(img *controller.Image) []controller.Record
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Node is this broker's membership in the cluster.
@@ -100,7 +119,7 @@ type Node struct {
 	incarnation string
 
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport raftTransport
 	mux       *muxListener // the controller listener: Raft and Kafka
 	store     *raftboltdb.BoltStore
 	fsm       *fsm
@@ -111,6 +130,9 @@ type Node struct {
 
 	brokerEpoch atomic.Int64 // from our registration; -1 before
 	shutdown    atomic.Bool  // controlled shutdown under way
+	clusterID   string       // Options.ClusterID
+	bootstrap   func(img *controller.Image) []controller.Record
+	fatal       chan error // a refusal this node cannot get past (buffered, 1)
 
 	ctlMu  sync.Mutex // serializes the quorum leader's decisions
 	leases *leases
@@ -135,13 +157,15 @@ func Start(o Options) (*Node, error) {
 		id: id, cfg: o.Config, b: o.Broker, logger: o.Logger.With("component", "cluster"), now: o.Now,
 		host: o.AdvertisedHost, port: o.AdvertisedPort,
 		incarnation: randomHex(16),
+		clusterID:   o.ClusterID, bootstrap: o.Bootstrap,
+		fatal: make(chan error, 1),
 	}
 	n.brokerEpoch.Store(-1)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.voters = o.Voters
 	n.raftAddr = o.Voters[id]
-	if n.raftAddr == "" {
-		n.raftAddr = o.ControllerListen
+	if n.raftAddr == "" && o.ControllerListener != nil {
+		n.raftAddr = o.ControllerListener.Addr().String()
 	}
 	n.pool = wire.NewPool("gregor-broker-"+strconv.Itoa(int(id)), n.resolveBroker)
 	n.replPool = wire.NewPool("gregor-replica-"+strconv.Itoa(int(id)), n.resolveBroker)
@@ -161,6 +185,15 @@ func Start(o Options) (*Node, error) {
 	n.leases = newLeases()
 	o.Broker.SetController(n)
 	if err := n.startRaft(o); err != nil {
+		if n.raft != nil {
+			n.raft.Shutdown().Error()
+		}
+		if n.transport != nil {
+			n.transport.Close()
+		}
+		if n.store != nil {
+			n.store.Close()
+		}
 		n.repl.Close()
 		n.pool.Close()
 		n.replPool.Close()
@@ -181,33 +214,35 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// raftTransport is what startRaft needs of either transport.
+type raftTransport interface {
+	raft.Transport
+	Close() error
+}
+
+type inmemTransport struct{ *raft.InmemTransport }
+
+func (inmemTransport) Close() error { return nil }
+
 func (n *Node) startRaft(o Options) error {
 	dir := filepath.Join(o.Config.DataDir(), metadataDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cluster: metadata dir: %w", err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: newQuietWriter(os.Stderr, 10*time.Second, time.Now)})
+	level := hclog.Warn
+	if n.raftAddr == "" {
+		level = hclog.Error // a one-voter quorum's election at every start is no news
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: newQuietWriter(os.Stderr, 10*time.Second, time.Now)})
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
 	if err != nil {
 		return fmt.Errorf("cluster: raft log: %w", err)
 	}
+	n.store = store
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
-		store.Close()
 		return fmt.Errorf("cluster: raft snapshots: %w", err)
 	}
-	adv, err := net.ResolveTCPAddr("tcp", n.raftAddr)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("cluster: raft address %q: %w", n.raftAddr, err)
-	}
-	ln, err := net.Listen("tcp", o.ControllerListen)
-	if err != nil {
-		store.Close()
-		return fmt.Errorf("cluster: controller listener %s: %w", o.ControllerListen, err)
-	}
-	n.mux = newMux(ln)
-	trans := raft.NewNetworkTransportWithLogger(raftStream{chanListener{n.mux, n.mux.raft}, adv}, 4, 5*time.Second, hl)
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.Itoa(int(n.id)))
 	rc.Logger = hl
@@ -218,42 +253,178 @@ func (n *Node) startRaft(o Options) error {
 	rc.SnapshotThreshold = 2048
 	rc.SnapshotInterval = 30 * time.Second
 	rc.TrailingLogs = 2048
+	var trans raftTransport
+	if n.raftAddr == "" {
+		// A one-voter quorum with no peers to reach: it elects itself as
+		// soon as its (short) heartbeat timeout passes.
+		_, t := raft.NewInmemTransport(raft.ServerAddress("inmem-" + strconv.Itoa(int(n.id))))
+		trans = inmemTransport{t}
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	} else {
+		adv, err := net.ResolveTCPAddr("tcp", n.raftAddr)
+		if err != nil {
+			return fmt.Errorf("cluster: raft address %q: %w", n.raftAddr, err)
+		}
+		if o.ControllerListener == nil {
+			return fmt.Errorf("cluster: node %d has a Raft address but no controller listener", n.id)
+		}
+		n.mux = newMux(o.ControllerListener)
+		trans = raft.NewNetworkTransportWithLogger(raftStream{chanListener{n.mux, n.mux.raft}, adv}, 4, 5*time.Second, hl)
+	}
+	n.transport = trans
+	has, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: raft state: %w", err)
+	}
+	if has {
+		if err := n.checkVoters(store, snaps); err != nil {
+			return err
+		}
+	}
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
 	if err != nil {
-		trans.Close()
-		store.Close()
 		return fmt.Errorf("cluster: raft: %w", err)
 	}
-	n.raft, n.transport, n.store = r, trans, store
-	if _, voter := o.Voters[n.id]; voter {
-		has, err := raft.HasExistingState(store, store, snaps)
-		if err != nil {
-			return fmt.Errorf("cluster: raft state: %w", err)
-		}
-		if !has {
-			var servers []raft.Server
-			for _, vid := range slices.Sorted(maps.Keys(o.Voters)) {
-				servers = append(servers, raft.Server{
-					Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(vid))), Address: raft.ServerAddress(o.Voters[vid]),
-				})
+	n.raft = r
+	if _, voter := o.Voters[n.id]; voter && !has {
+		var servers []raft.Server
+		for _, vid := range slices.Sorted(maps.Keys(o.Voters)) {
+			addr := raft.ServerAddress(o.Voters[vid])
+			if vid == n.id {
+				addr = trans.LocalAddr()
 			}
-			// Every voter bootstraps with the same configuration, which
-			// hashicorp/raft allows; the first start of any of them forms
-			// the quorum.
-			if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-				return fmt.Errorf("cluster: bootstrap: %w", err)
-			}
-			n.logger.Info("metadata quorum bootstrapped", "voters", len(servers))
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(vid))), Address: addr})
 		}
+		// Every voter bootstraps with the same configuration, which
+		// hashicorp/raft allows; the first start of any of them forms
+		// the quorum.
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+		n.logger.Info("metadata quorum bootstrapped", "voters", len(servers))
 	}
 	return nil
 }
 
+// checkVoters refuses a metadata log whose quorum is not the configured
+// one: a cluster node's directory started alone (or a single broker's in a
+// cluster) would otherwise wait forever for an election it cannot win, or
+// split the cluster.
+func (n *Node) checkVoters(logs raft.LogStore, snaps raft.SnapshotStore) error {
+	cfg, err := latestConfiguration(logs, snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: reading the metadata quorum's configuration: %w", err)
+	}
+	var have []int32
+	for _, s := range cfg.Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		id, err := strconv.ParseInt(string(s.ID), 10, 32)
+		if err != nil {
+			return fmt.Errorf("cluster: metadata quorum server id %q", s.ID)
+		}
+		have = append(have, int32(id))
+	}
+	slices.Sort(have)
+	want := slices.Sorted(maps.Keys(n.voters))
+	if len(have) == 0 || slices.Equal(have, want) {
+		return nil
+	}
+	return fmt.Errorf("%w: the metadata log in %s belongs to a quorum of voters %s, but this node is configured with %s; %s",
+		ErrWrongQuorum, filepath.Join(n.cfg.DataDir(), metadataDir), idList(have), idList(want), quorumHint(have, n.id))
+}
+
+// ErrWrongQuorum is a data directory started with another metadata quorum
+// than the one it belongs to.
+var ErrWrongQuorum = errors.New("cluster: wrong metadata quorum for this data directory")
+
+func idList(ids []int32) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
+
+// quorumHint says how to start a directory of quorum have.
+func quorumHint(have []int32, self int32) string {
+	if len(have) == 1 && have[0] == self {
+		return "it is a single broker's directory: start it without --voters (controller.quorum.voters), or use a new data directory for a cluster node"
+	}
+	return fmt.Sprintf("start it with --voters (controller.quorum.voters) listing voters %s with their controller addresses, or use a new data directory", idList(have))
+}
+
+// latestConfiguration is the last Raft configuration in the log, or the
+// snapshot's when the log holds none.
+func latestConfiguration(logs raft.LogStore, snaps raft.SnapshotStore) (raft.Configuration, error) {
+	last, err := logs.LastIndex()
+	if err != nil {
+		return raft.Configuration{}, err
+	}
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return raft.Configuration{}, err
+	}
+	for i := last; i >= first && i > 0; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			continue
+		}
+		if l.Type == raft.LogConfiguration {
+			return raft.DecodeConfiguration(l.Data), nil
+		}
+	}
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 {
+		return raft.Configuration{}, err
+	}
+	return metas[0].Configuration, nil
+}
+
 // ControllerKafkaListener is the Kafka side of the controller listener:
 // brokers that do not know the quorum leader send it their registration.
-// The caller serves it with the broker's handlers.
+// The caller serves it with the broker's handlers. Nil for an in-memory
+// quorum.
 func (n *Node) ControllerKafkaListener() net.Listener {
+	if n.mux == nil {
+		return nil
+	}
 	return chanListener{n.mux, n.mux.kafka}
+}
+
+// ClusterID is the cluster's id as the metadata log names it ("" until the
+// first quorum leader has).
+func (n *Node) ClusterID() string { return n.Image().ClusterID }
+
+// WaitReady returns once this broker serves: its registration of this
+// process is in the metadata it has applied, unfenced, so everything
+// committed before it is applied too (topics opened, roles taken). It fails
+// at once when the controller refused this node for good (another cluster
+// id, say), or when ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for {
+		ch := n.fsm.Changed()
+		if img := n.Image(); n.registered(img) && img.ClusterID != "" {
+			return nil
+		}
+		select {
+		case <-ch:
+		case err := <-n.fatal:
+			n.fatal <- err
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: not registered with the metadata quorum in time (controller %d): %w", n.ControllerID(), ctx.Err())
+		}
+	}
+}
+
+// fail records a refusal this node cannot get past.
+func (n *Node) fail(err error) {
+	select {
+	case n.fatal <- err:
+	default:
+	}
 }
 
 // Image is the metadata as this broker last applied it.
@@ -310,7 +481,7 @@ func (n *Node) Close(ctx context.Context) error {
 	n.cancel()
 	n.wg.Wait()
 	n.repl.Close()
-	if n.IsController() {
+	if n.IsController() && len(n.voters) > 1 {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.logger.Info("no quorum leadership transfer", "err", err)
 		}

@@ -71,13 +71,16 @@ func (t *Topic) clone() *Topic {
 // Image is the metadata at one offset of the metadata log. Never mutated
 // once published.
 type Image struct {
-	Offset         uint64              `json:"offset"` // Raft index of the last applied entry
-	ClusterID      string              `json:"clusterId,omitempty"`
-	Brokers        map[int32]*Broker   `json:"brokers"`
-	Topics         map[string]*Topic   `json:"topics"`
-	NextProducerID int64               `json:"nextProducerId"`
-	BrokerConfigs  map[string]string   `json:"brokerConfigs,omitempty"` // cluster-wide dynamic defaults
-	byID           map[[16]byte]string // derived
+	Offset         uint64            `json:"offset"` // Raft index of the last applied entry
+	ClusterID      string            `json:"clusterId,omitempty"`
+	Brokers        map[int32]*Broker `json:"brokers"`
+	Topics         map[string]*Topic `json:"topics"`
+	NextProducerID int64             `json:"nextProducerId"`
+	// BrokerConfigs are the dynamic broker configs by resource name, as
+	// Kafka's ConfigRecord names them: "" the cluster-wide defaults, a
+	// broker id in decimal that broker's own.
+	BrokerConfigs map[string]map[string]string `json:"brokerConfigs,omitempty"`
+	byID          map[[16]byte]string          // derived
 }
 
 // NewImage is the empty image.
@@ -89,8 +92,8 @@ func (img *Image) clone() *Image {
 	c := &Image{
 		Offset: img.Offset, NextProducerID: img.NextProducerID, ClusterID: img.ClusterID,
 		Brokers:       make(map[int32]*Broker, len(img.Brokers)),
-		Topics:        maps.Clone(img.Topics), // topics are cloned when changed
-		BrokerConfigs: maps.Clone(img.BrokerConfigs),
+		Topics:        maps.Clone(img.Topics),        // topics are cloned when changed
+		BrokerConfigs: maps.Clone(img.BrokerConfigs), // levels are replaced, never mutated
 		byID:          maps.Clone(img.byID),
 	}
 	for id, b := range img.Brokers {

@@ -32,7 +32,8 @@ const (
 	RecPartitionChange RecordType = "partitionChange"
 	// TopicConfig replaces TopicName's config overrides with Configs.
 	RecTopicConfig RecordType = "topicConfig"
-	// BrokerConfig replaces the cluster-wide dynamic broker configs.
+	// BrokerConfig replaces the dynamic broker configs of ConfigResource
+	// ("" the cluster-wide defaults, else a broker id) with Configs.
 	RecBrokerConfig RecordType = "brokerConfig"
 	// ProducerIDs moves the next free producer id to NextProducerID.
 	RecProducerIDs RecordType = "producerIds"
@@ -54,6 +55,7 @@ type Record struct {
 	Configs        map[string]string `json:"configs,omitempty"`
 	NextProducerID int64             `json:"nextProducerId,omitempty"`
 	ClusterID      string            `json:"clusterId,omitempty"`
+	ConfigResource string            `json:"configResource,omitempty"`
 }
 
 // EncodeEntry encodes a batch of records as one log entry.
@@ -161,7 +163,14 @@ func (img *Image) apply(offset uint64, r Record) error {
 		}
 		img.ClusterID = r.ClusterID
 	case RecBrokerConfig:
-		img.BrokerConfigs = maps.Clone(r.Configs)
+		if img.BrokerConfigs == nil {
+			img.BrokerConfigs = map[string]map[string]string{}
+		}
+		if len(r.Configs) == 0 {
+			delete(img.BrokerConfigs, r.ConfigResource)
+		} else {
+			img.BrokerConfigs[r.ConfigResource] = maps.Clone(r.Configs)
+		}
 	case RecProducerIDs:
 		if r.NextProducerID < img.NextProducerID {
 			return fmt.Errorf("producer ids would move back from %d to %d", img.NextProducerID, r.NextProducerID)

@@ -128,7 +128,7 @@ func New(cfg Config, store Store, o Options) *Coordinator {
 // b's configuration, that stops when b closes; deleting a topic drops its
 // committed offsets.
 func NewForBroker(b *broker.Broker, logger *slog.Logger) *Coordinator {
-	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping(), Clustered: b.Clustered()})
+	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping(), Clustered: true})
 	b.OnTopicDeleted(c.TopicDeleted)
 	return c
 }

@@ -77,17 +77,17 @@ func (l brokerLog) Append(batch []byte) (int64, error) {
 	if err != nil {
 		return -1, fmt.Errorf("group: encoded an invalid batch: %w", err) // a bug here, not the log's
 	}
-	res, err := l.p.Append(batch, &h, l.t.AppendConfig())
+	// Acknowledged only once the ISR has it (acks=all), so that a commit
+	// survives a failover of the coordinator.
+	ack, err := l.p.Produce(batch, &h, partition.AcksAll, l.t.AppendConfig())
 	if err == nil {
-		// Acknowledged only once the ISR has it (acks=all), so that a
-		// commit survives a failover of the coordinator.
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err = l.p.WaitCommitted(ctx, res.BaseOffset+int64(h.LastOffsetDelta))
+		err = ack.Wait(ctx)
 		cancel()
 	}
 	switch {
 	case err == nil:
-		return res.BaseOffset, nil
+		return ack.Result.BaseOffset, nil
 	case errors.Is(err, partition.ErrMessageTooLarge):
 		return -1, fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
 	default:

@@ -9,21 +9,24 @@ package handlers
 // (record.Validate) outside any lock, then appended by its partition, which
 // checks idempotent sequences and assigns offsets in place.
 //
-// Only the partition's leader appends (else NOT_LEADER_OR_FOLLOWER). acks=0
-// sends no response; acks=1 answers once the batch is in the leader's log
-// and, when the flush policy asks (flush.messages=1), on disk: all
-// partitions are written first, then their fsyncs run together. acks=-1 is
-// refused with NOT_ENOUGH_REPLICAS, nothing appended, while the ISR is
-// smaller than min.insync.replicas; otherwise it also waits, all partitions
-// of the request together and within the request's timeout, for the high
-// watermark to pass each batch (the whole ISR has it): REQUEST_TIMED_OUT
-// when the timeout passes first, NOT_LEADER_OR_FOLLOWER if leadership is
-// lost meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
-// min.insync.replicas before it committed (as Kafka's DelayedProduce).
+// Each partition's batch goes to its partition's Produce (internal/partition/produce.go), which owns the
+// whole acknowledgement contract: min.insync.replicas before and after the
+// append, the flush policy's fsync, the wait for the ISR under acks=-1 and
+// the failure of an acknowledgement whose leadership changed. Every
+// partition is appended first; then the handler waits for all their
+// acknowledgements together (fsyncs overlap and group with other
+// producers'), under the request's timeout: REQUEST_TIMED_OUT when the ISR
+// does not catch up in time.
+//
+// acks=0 sends no response; when a partition failed, the connection is
+// closed instead, as Kafka does, so that the producer refreshes its
+// metadata rather than go on sending to a broker that, say, no longer
+// leads.
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -40,7 +43,7 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var topLevel error
 	switch {
-	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+	case req.Acks != partition.AcksNone && req.Acks != partition.AcksLeader && req.Acks != partition.AcksAll:
 		topLevel = kerr.InvalidRequiredAcks
 	case req.TransactionID != nil:
 		// Transactions are not implemented yet: refuse rather than write
@@ -48,10 +51,7 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 		topLevel = kerr.TransactionalIDAuthorizationFailed
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
-	var (
-		syncs   []pendingSync
-		commits []pendingCommit
-	)
+	var pending []pendingAck
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
@@ -78,18 +78,14 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			err := tErr
 			if err == nil {
-				var (
-					ps pendingSync
-					pc pendingCommit
-				)
-				ps, pc, err = h.produceOne(t, rp, req.Acks, &sp)
-				if ps.p != nil {
-					ps.topic, ps.partition = i, j
-					syncs = append(syncs, ps)
-				}
-				if pc.p != nil {
-					pc.topic, pc.partition = i, j
-					commits = append(commits, pc)
+				var ack partition.Ack
+				ack, err = h.produceOne(t, rp, req.Acks)
+				sp.LogStartOffset = ack.Result.LogStartOffset
+				if err == nil {
+					sp.BaseOffset, sp.LogAppendTime = ack.Result.BaseOffset, ack.Result.LogAppendTime
+					if ack.Pending() {
+						pending = append(pending, pendingAck{ack: ack, topic: i, partition: j})
+					}
 				}
 			}
 			if err != nil {
@@ -99,33 +95,27 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	// Every partition is written; now wait for the fsyncs the flush policy
-	// asks for, all at once, so they overlap with each other and group with
-	// other producers' (group commit).
-	for k, err := range waitSyncs(syncs) {
-		if err != nil {
-			s := syncs[k]
-			sp := &resp.Topics[s.topic].Partitions[s.partition]
-			sp.BaseOffset, sp.LogAppendTime = -1, -1
-			h.setProduceError(req.Version, sp, err)
-		}
-	}
-	if len(commits) > 0 {
+	if len(pending) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
-		for k, err := range waitCommits(wctx, commits) {
+		for k, err := range waitAcks(wctx, pending) {
 			if err != nil {
-				c := commits[k]
+				c := pending[k]
 				sp := &resp.Topics[c.topic].Partitions[c.partition]
-				if sp.ErrorCode != 0 {
-					continue // its fsync failed
-				}
 				sp.BaseOffset, sp.LogAppendTime = -1, -1
 				h.setProduceError(req.Version, sp, err)
 			}
 		}
 		cancel()
 	}
-	if req.Acks == 0 {
+	if req.Acks == partition.AcksNone {
+		for i := range resp.Topics {
+			for _, sp := range resp.Topics[i].Partitions {
+				if sp.ErrorCode != 0 {
+					return nil, fmt.Errorf("%w: acks=0 produce to %s-%d failed: %s", server.ErrCloseConnection,
+						resp.Topics[i].Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return nil, nil
 	}
 	return resp, nil
@@ -138,99 +128,45 @@ func (h *Handlers) setProduceError(version int16, sp *kmsg.ProduceResponseTopicP
 	}
 }
 
-// pendingSync is an appended batch waiting for the fsync that must precede
-// its acknowledgement.
-type pendingSync struct {
-	p                *partition.Partition
-	upTo             int64
+// pendingAck is an appended batch whose acknowledgement is not complete.
+type pendingAck struct {
+	ack              partition.Ack
 	topic, partition int
 }
 
-// waitSyncs runs the pending fsyncs concurrently and returns their errors.
-func waitSyncs(syncs []pendingSync) []error {
-	errs := make([]error, len(syncs))
-	switch len(syncs) {
-	case 0:
-	case 1:
-		errs[0] = syncs[0].p.Sync(syncs[0].upTo)
-	default:
-		var wg sync.WaitGroup
-		for k := range syncs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[k] = syncs[k].p.Sync(syncs[k].upTo)
-			}()
-		}
-		wg.Wait()
-	}
-	return errs
-}
-
-// pendingCommit is an acks=-1 batch waiting for the ISR to have it.
-type pendingCommit struct {
-	p                *partition.Partition
-	last             int64 // the batch's last offset
-	minISR           int32
-	topic, partition int
-}
-
-// waitCommits waits for every pending batch to be committed, all under the
-// request's one deadline, and returns their errors.
-func waitCommits(ctx context.Context, commits []pendingCommit) []error {
-	errs := make([]error, len(commits))
-	for k, c := range commits {
-		err := c.p.WaitCommitted(ctx, c.last)
-		switch {
-		case err == nil:
-			if c.p.InSyncCount() < int(c.minISR) {
-				err = partition.ErrNotEnoughReplicasAfterAppend
-			}
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+// waitAcks waits for every pending acknowledgement, all under the
+// request's one deadline, concurrently (their fsyncs overlap), and returns
+// their errors.
+func waitAcks(ctx context.Context, pending []pendingAck) []error {
+	errs := make([]error, len(pending))
+	wait := func(k int) {
+		err := pending[k].ack.Wait(ctx)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			err = kerr.RequestTimedOut
 		}
 		errs[k] = err
 	}
+	if len(pending) == 1 {
+		wait(0)
+		return errs
+	}
+	var wg sync.WaitGroup
+	for k := range pending {
+		wg.Go(func() { wait(k) })
+	}
+	wg.Wait()
 	return errs
 }
 
-// produceOne validates and appends one partition's batch. If the flush
-// policy wants an fsync before the acknowledgement, it is returned pending;
-// under acks=-1 so is the wait for the ISR.
-func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16, sp *kmsg.ProduceResponseTopicPartition) (pendingSync, pendingCommit, error) {
-	_, p, err := h.b.Partition(t.Name, rp.Partition)
+// produceOne validates one partition's batch and hands it to its partition.
+func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicPartition, acks int16) (partition.Ack, error) {
+	p, err := h.b.PartitionOf(t, rp.Partition)
 	if err != nil {
-		return pendingSync{}, pendingCommit{}, err
-	}
-	if !p.IsLeader() {
-		return pendingSync{}, pendingCommit{}, partition.ErrNotLeader
-	}
-	cfg := t.AppendConfig()
-	if acks == -1 && p.InSyncCount() < int(cfg.MinInsyncReplicas) {
-		return pendingSync{}, pendingCommit{}, partition.ErrNotEnoughReplicas
+		return partition.Ack{}, err
 	}
 	hdr, err := record.Validate(rp.Records)
 	if err != nil {
-		return pendingSync{}, pendingCommit{}, err
+		return partition.Ack{}, err
 	}
-	res, syncTo, err := p.AppendAsync(rp.Records, &hdr, cfg)
-	sp.LogStartOffset = res.LogStartOffset
-	if err != nil {
-		return pendingSync{}, pendingCommit{}, err
-	}
-	sp.BaseOffset, sp.LogAppendTime = res.BaseOffset, res.LogAppendTime
-	var (
-		ps pendingSync
-		pc pendingCommit
-	)
-	if syncTo >= 0 {
-		ps = pendingSync{p: p, upTo: syncTo}
-	}
-	// A duplicate is answered with its original offsets, which must be
-	// committed as well. While the ISR is this broker alone the high
-	// watermark is the log end: nothing to wait for, nothing allocated.
-	if last := res.BaseOffset + int64(hdr.LastOffsetDelta); acks == -1 && p.HighWatermark() <= last {
-		pc = pendingCommit{p: p, last: last, minISR: cfg.MinInsyncReplicas}
-	}
-	return ps, pc, nil
+	return p.Produce(rp.Records, &hdr, acks, t.AppendConfig())
 }

@@ -110,7 +110,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 			err := tErr
 			var p *partition.Partition
 			if err == nil {
-				_, p, err = h.b.Partition(t.Name, rp.Partition)
+				p, err = h.b.PartitionOf(t, rp.Partition)
 			}
 			if err == nil && replica < 0 {
 				err = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())

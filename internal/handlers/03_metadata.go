@@ -8,9 +8,8 @@ package handlers
 // epochs; v8 (KIP-430) authorized operations; v9 flexible; v10 (KIP-516)
 // topic ids, and v12 lookup by topic id; v13 a top-level error code.
 //
-// A single broker is the only replica of every partition, so it is the
-// leader and the whole ISR; in a cluster, brokers and partitions come from
-// the committed metadata image (cluster.go).
+// Brokers, topics and partitions come from the committed metadata image
+// this broker has applied (a single broker's too).
 
 import (
 	"context"
@@ -20,30 +19,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/controller"
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
 func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	self := h.b.NodeID()
-	if h.cluster != nil {
-		for _, b := range h.clusterBrokers(h.cluster.Image()) {
-			rb := kmsg.NewMetadataResponseBroker()
-			rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
-			if b.Rack != "" {
-				rack := b.Rack
-				rb.Rack = &rack
-			}
-			resp.Brokers = append(resp.Brokers, rb)
-		}
-		resp.ControllerID = h.cluster.ControllerID()
-	} else {
+	img := h.cluster.Image()
+	for _, b := range h.clusterBrokers(img) {
 		rb := kmsg.NewMetadataResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = self, h.host, h.port
+		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			rb.Rack = &rack
+		}
 		resp.Brokers = append(resp.Brokers, rb)
-		resp.ControllerID = self
 	}
-	clusterID := h.clusterID()
+	resp.ControllerID = h.cluster.ControllerID()
+	clusterID := h.cluster.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.AuthorizedOperations = operationsOmitted
 	if req.IncludeClusterAuthorizedOperations {
@@ -52,22 +45,20 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 
 	all := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
 	if all {
-		for _, name := range h.b.TopicNames() {
-			if t, ok := h.b.Topic(name); ok {
-				resp.Topics = append(resp.Topics, h.metadataTopic(req, t))
-			}
+		for _, name := range img.TopicNames() {
+			resp.Topics = append(resp.Topics, h.metadataTopic(req, img, img.Topics[name]))
 		}
 		return resp, nil
 	}
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		var (
-			t  *broker.Topic
+			t  *controller.Topic
 			ok bool
 		)
 		switch {
 		case rt.Topic == nil || *rt.Topic == "" && rt.TopicID != [16]byte{}:
-			t, ok = h.b.TopicByID(rt.TopicID)
+			t, ok = img.TopicByID(rt.TopicID)
 			if !ok {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
@@ -76,7 +67,7 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 				continue
 			}
 		default:
-			t, ok = h.b.Topic(*rt.Topic)
+			t, ok = img.Topics[*rt.Topic]
 		}
 		if !ok {
 			var err error
@@ -86,7 +77,14 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 			case !autoCreate || broker.IsInternalTopic(*rt.Topic):
 				err = broker.ErrUnknownTopic
 			default:
-				t, err = h.b.AutoCreateTopic(*rt.Topic)
+				_, err = h.b.AutoCreateTopic(*rt.Topic)
+				if err == nil {
+					img = h.cluster.Image()
+					t, ok = img.Topics[*rt.Topic]
+					if !ok {
+						err = broker.ErrTopicExists // created, not applied yet: retry
+					}
+				}
 			}
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
@@ -99,13 +97,12 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 				continue
 			}
 		}
-		resp.Topics = append(resp.Topics, h.metadataTopic(req, t))
+		resp.Topics = append(resp.Topics, h.metadataTopic(req, img, t))
 	}
 	return resp, nil
 }
 
-func (h *Handlers) metadataTopic(req *kmsg.MetadataRequest, t *broker.Topic) kmsg.MetadataResponseTopic {
-	self := h.b.NodeID()
+func (h *Handlers) metadataTopic(req *kmsg.MetadataRequest, img *controller.Image, t *controller.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
@@ -114,18 +111,6 @@ func (h *Handlers) metadataTopic(req *kmsg.MetadataRequest, t *broker.Topic) kms
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = topicOperations
 	}
-	if h.cluster != nil {
-		h.clusterPartitions(h.cluster.Image(), &mt, t.Name)
-		return mt
-	}
-	for _, p := range h.b.Partitions(t) {
-		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.Index
-		mp.Leader = self
-		mp.LeaderEpoch = p.LeaderEpoch()
-		mp.Replicas = []int32{self}
-		mp.ISR = []int32{self}
-		mt.Partitions = append(mt.Partitions, mp)
-	}
+	h.clusterPartitions(img, &mt, t.Name)
 	return mt
 }

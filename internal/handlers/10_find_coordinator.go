@@ -28,18 +28,15 @@ func (h *Handlers) findCoordinator(_ context.Context, _ *server.Request, req *km
 	find := func(key string) error {
 		switch req.CoordinatorType {
 		case 0:
-			if h.cluster != nil {
-				if err := h.groups.EnsureTopic(); err != nil {
-					return err
-				}
-				id, host, port, err := h.coordinatorAddr(h.groups.PartitionOf(key))
-				if err != nil {
-					return err
-				}
-				self = func() (int32, string, int32) { return id, host, port }
-				return nil
+			if err := h.groups.EnsureTopic(); err != nil {
+				return err
 			}
-			return h.groups.FindCoordinator(key)
+			id, host, port, err := h.coordinatorAddr(h.groups.PartitionOf(key))
+			if err != nil {
+				return err
+			}
+			self = func() (int32, string, int32) { return id, host, port }
+			return nil
 		case 1:
 			return apiErrorf(kerr.CoordinatorNotAvailable, "This broker has no transaction coordinator.")
 		}

@@ -100,6 +100,22 @@ func (h *Handlers) brokerLevel(name string) (config.Source, error) {
 	return config.SourceDynamicBrokerConfig, nil
 }
 
+// brokerAlterLevel is brokerLevel for changes: they go to the metadata log,
+// so, as in KRaft, any registered broker's configs may be changed through
+// any broker.
+func (h *Handlers) brokerAlterLevel(name string) (config.Source, error) {
+	if name == "" {
+		return config.SourceDynamicDefaultBrokerConfig, nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err == nil {
+		if _, ok := h.cluster.Image().Brokers[int32(id)]; ok {
+			return config.SourceDynamicBrokerConfig, nil
+		}
+	}
+	return h.brokerLevel(name)
+}
+
 // checkBrokerID refuses a resource name that is not this broker's node id.
 func (h *Handlers) checkBrokerID(name string) error {
 	self := h.b.NodeID()

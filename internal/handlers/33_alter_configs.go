@@ -23,6 +23,8 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -76,18 +78,18 @@ func (h *Handlers) alterResource(rr *kmsg.AlterConfigsRequestResource, validateO
 	}
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeBroker:
-		level, err := h.brokerLevel(rr.ResourceName)
+		level, err := h.brokerAlterLevel(rr.ResourceName)
 		if err != nil {
 			return err
 		}
 		changes := make(map[string]*string, len(given))
-		for k := range h.b.Config().DynamicValues(level) {
+		for k := range h.dynamicBrokerValues(rr.ResourceName) {
 			changes[k] = nil
 		}
 		for k, v := range given {
 			changes[k] = &v
 		}
-		return h.alterBrokerConfig(level, changes, validateOnly)
+		return h.alterBrokerConfig(rr.ResourceName, level, changes, validateOnly)
 	case kmsg.ConfigResourceTypeTopic:
 		if err := checkTopicResource(rr.ResourceName); err != nil {
 			return err
@@ -149,10 +151,21 @@ func (h *Handlers) alterTopicConfig(name string, overrides map[string]string, va
 	return h.b.SetTopicConfig(name, overrides, validateOnly)
 }
 
-// alterBrokerConfig applies changes (a nil value removes the key) to one
-// dynamic broker level, all or nothing. Read-only keys are named together,
-// as Kafka does; any refusal is INVALID_REQUEST, as in Kafka.
-func (h *Handlers) alterBrokerConfig(level config.Source, changes map[string]*string, validateOnly bool) error {
+// dynamicBrokerValues is a copy of the committed dynamic configs of a
+// BROKER resource ("" the cluster-wide defaults, else a broker id).
+func (h *Handlers) dynamicBrokerValues(resource string) map[string]string {
+	v := maps.Clone(h.cluster.Image().BrokerConfigs[resource])
+	if v == nil {
+		v = map[string]string{}
+	}
+	return v
+}
+
+// alterBrokerConfig applies changes (a nil value removes the key) to the
+// dynamic broker configs of resource (at level), all or nothing, through
+// the metadata log. Read-only keys are named together, as Kafka does; any
+// refusal is INVALID_REQUEST, as in Kafka.
+func (h *Handlers) alterBrokerConfig(resource string, level config.Source, changes map[string]*string, validateOnly bool) error {
 	cfg := h.b.Config()
 	readOnly := map[string]bool{}
 	for _, e := range cfg.Entries() {
@@ -167,7 +180,18 @@ func (h *Handlers) alterBrokerConfig(level config.Source, changes map[string]*st
 	if len(ro) > 0 {
 		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(ro, ", "))
 	}
-	if err := h.b.UpdateDynamicConfig(level, changes, validateOnly); err != nil {
+	values := h.dynamicBrokerValues(resource)
+	for k, v := range changes {
+		if v == nil {
+			delete(values, k)
+		} else {
+			values[k] = *v
+		}
+	}
+	if err := h.b.UpdateDynamicConfig(resource, level, values, validateOnly); err != nil {
+		if errors.Is(err, broker.ErrNotController) {
+			return err
+		}
 		return &apiError{code: kerr.InvalidRequest, msg: err.Error()}
 	}
 	if !validateOnly {

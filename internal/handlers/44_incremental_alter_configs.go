@@ -75,18 +75,17 @@ func (h *Handlers) incrementalAlterResource(rr *kmsg.IncrementalAlterConfigsRequ
 	}
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeBroker:
-		level, err := h.brokerLevel(rr.ResourceName)
+		level, err := h.brokerAlterLevel(rr.ResourceName)
 		if err != nil {
 			return err
 		}
-		cfg := h.b.Config()
-		cur := cfg.DynamicValues(level)
+		cur := h.dynamicBrokerValues(rr.ResourceName)
 		changes := make(map[string]*string, len(rr.Configs))
-		err = applyOps(rr.Configs, cur, cfg.Entries(), func(k string, v *string) { changes[k] = v })
+		err = applyOps(rr.Configs, cur, h.b.Config().Entries(), func(k string, v *string) { changes[k] = v })
 		if err != nil {
 			return err
 		}
-		return h.alterBrokerConfig(level, changes, validateOnly)
+		return h.alterBrokerConfig(rr.ResourceName, level, changes, validateOnly)
 	case kmsg.ConfigResourceTypeTopic:
 		if err := checkTopicResource(rr.ResourceName); err != nil {
 			return err

@@ -6,15 +6,17 @@ package handlers
 // controllers; v2 (KIP-1073) include_fenced_brokers and each broker's fenced
 // flag.
 //
-// This node is the cluster's only broker and its controller. Clients reach
-// it on its broker listener, so, as Kafka's broker answers, endpoint type 2
-// is MISMATCHED_ENDPOINT_TYPE and any other unknown type
+// Brokers come from the metadata image: the live ones, and with
+// include_fenced_brokers the fenced ones too, flagged. Clients reach this
+// node on its broker listener, so, as Kafka's broker answers, endpoint
+// type 2 is MISMATCHED_ENDPOINT_TYPE and any other unknown type
 // UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST at v0, where neither code
-// exists). No broker is ever fenced, so include_fenced_brokers changes
-// nothing.
+// exists).
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,32 +47,29 @@ func (h *Handlers) describeCluster(_ context.Context, _ *server.Request, req *km
 		resp.ErrorMessage = errMessage(err)
 		return resp, nil
 	}
-	self := h.b.NodeID()
 	resp.EndpointType = endpointBrokers
-	resp.ClusterID = h.clusterID()
-	resp.ControllerID = self
+	resp.ClusterID = h.cluster.ClusterID()
+	resp.ControllerID = h.cluster.ControllerID()
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}
-	if h.cluster != nil {
-		resp.ControllerID = h.cluster.ControllerID()
-		for _, b := range h.clusterBrokers(h.cluster.Image()) {
-			rb := kmsg.NewDescribeClusterResponseBroker()
-			rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
-			if b.Rack != "" {
-				rack := b.Rack
-				rb.Rack = &rack
-			}
-			resp.Brokers = append(resp.Brokers, rb)
+	img := h.cluster.Image()
+	brokers := h.clusterBrokers(img)
+	if req.IncludeFencedBrokers {
+		brokers = brokers[:0:0]
+		for _, id := range slices.Sorted(maps.Keys(img.Brokers)) {
+			brokers = append(brokers, img.Brokers[id])
 		}
-		return resp, nil
 	}
-	rb := kmsg.NewDescribeClusterResponseBroker()
-	rb.NodeID, rb.Host, rb.Port = self, h.host, h.port
-	if cfg := h.b.Config(); cfg.Has("broker.rack") {
-		rack := cfg.String("broker.rack")
-		rb.Rack = &rack
+	for _, b := range brokers {
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		rb.IsFenced = !img.Live(b.ID)
+		if b.Rack != "" {
+			rack := b.Rack
+			rb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, rb)
 	}
-	resp.Brokers = append(resp.Brokers, rb)
 	return resp, nil
 }

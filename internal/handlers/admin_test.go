@@ -1,7 +1,8 @@
-package handlers
+package handlers_test
 
 import (
 	"errors"
+	"github.com/gregor-dev/gregor/internal/handlers"
 	"maps"
 	"strconv"
 	"strings"
@@ -772,7 +773,7 @@ func TestHandlersDescribeCluster(t *testing.T) {
 	resp := request[*kmsg.DescribeClusterResponse](t, cl, req)
 	wantCode(t, "describe cluster", resp.ErrorCode, nil)
 	self := tb.b.NodeID()
-	if resp.ClusterID != tb.b.ClusterID() || resp.ClusterID == "" || resp.ControllerID != self || resp.EndpointType != 1 {
+	if resp.ClusterID != tb.n.ClusterID() || resp.ClusterID == "" || resp.ControllerID != self || resp.EndpointType != 1 {
 		t.Fatalf("cluster %q controller %d endpoint type %d", resp.ClusterID, resp.ControllerID, resp.EndpointType)
 	}
 	if len(resp.Brokers) != 1 {
@@ -782,11 +783,11 @@ func TestHandlersDescribeCluster(t *testing.T) {
 	if addr := b.Host + ":" + strconv.Itoa(int(b.Port)); b.NodeID != self || addr != tb.addr || b.Rack == nil || *b.Rack != "r1" || b.IsFenced {
 		t.Fatalf("broker %+v, want node %d at %s in rack r1", b, self, tb.addr)
 	}
-	if resp.ClusterAuthorizedOperations != clusterOperations {
+	if resp.ClusterAuthorizedOperations != handlers.ClusterOperations {
 		t.Fatalf("authorized operations %b", resp.ClusterAuthorizedOperations)
 	}
 	req.IncludeClusterAuthorizedOperations = false
-	if ops := request[*kmsg.DescribeClusterResponse](t, cl, req).ClusterAuthorizedOperations; ops != operationsOmitted {
+	if ops := request[*kmsg.DescribeClusterResponse](t, cl, req).ClusterAuthorizedOperations; ops != handlers.OperationsOmitted {
 		t.Fatalf("operations %d without asking", ops)
 	}
 

@@ -1,10 +1,10 @@
 package handlers
 
-// Cluster mode: Metadata, FindCoordinator and DescribeCluster answer from
+// The cluster: Metadata, FindCoordinator and DescribeCluster answer from
 // the committed metadata image; the KRaft requests brokers send to the
 // quorum leader (BrokerRegistration, BrokerHeartbeat, AlterPartition,
 // AllocateProducerIds) are passed to the cluster layer; ElectLeaders goes to
-// the quorum leader.
+// the quorum leader. A single broker is a cluster of one, on the same path.
 
 import (
 	"context"
@@ -32,11 +32,8 @@ type Cluster interface {
 	ElectLeaders(preferred bool, parts []controller.TopicPartition) (map[controller.TopicPartition]error, error)
 	// ElectionCode maps an ElectLeaders error to a Kafka code.
 	ElectionCode(err error) int16
-}
-
-// WithCluster serves the broker as a member of a cluster.
-func WithCluster(c Cluster) Option {
-	return func(h *Handlers) { h.cluster = c }
+	// ClusterID is the id the metadata log names.
+	ClusterID() string
 }
 
 // clusterBrokers lists the live (registered, unfenced) brokers of the
@@ -93,8 +90,7 @@ func (h *Handlers) coordinatorAddr(partition int32) (id int32, host string, port
 
 // controllerRequest serves AlterPartition (56, v0-3), BrokerRegistration
 // (62, v0-3), BrokerHeartbeat (63, v0-1) and AllocateProducerIds (67, v0):
-// KRaft's broker-to-controller requests, answered by the quorum leader and
-// registered only in cluster mode. AlterPartition v2+ (topic ids) and v3
+// KRaft's broker-to-controller requests, answered by the quorum leader. AlterPartition v2+ (topic ids) and v3
 // (KIP-903 broker epochs in the ISR) are decoded too.
 func (h *Handlers) controllerRequest(ctx context.Context, r *server.Request) (kmsg.Response, error) {
 	return h.cluster.ServeController(ctx, r.Body)
@@ -105,20 +101,6 @@ func (h *Handlers) controllerRequest(ctx context.Context, r *server.Request) (km
 // the quorum leader; other brokers forward the request there.
 func (h *Handlers) electLeaders(ctx context.Context, _ *server.Request, req *kmsg.ElectLeadersRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
-	if h.cluster == nil {
-		// A single broker leads every partition already.
-		for _, rt := range req.Topics {
-			st := kmsg.NewElectLeadersResponseTopic()
-			st.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				sp := kmsg.NewElectLeadersResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = p, kerr.ElectionNotNeeded.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil
-	}
 	if !h.cluster.IsController() {
 		return h.cluster.ForwardToController(ctx, req)
 	}
@@ -169,15 +151,4 @@ func (h *Handlers) electLeaders(ctx context.Context, _ *server.Request, req *kms
 		}
 	}
 	return resp, nil
-}
-
-// clusterID is the cluster's id: in a cluster the one the metadata log
-// names (every broker answers the same), else meta.properties'.
-func (h *Handlers) clusterID() string {
-	if h.cluster != nil {
-		if id := h.cluster.Image().ClusterID; id != "" {
-			return id
-		}
-	}
-	return h.b.ClusterID()
 }

@@ -34,7 +34,7 @@ type Handlers struct {
 	now     func() time.Time
 	apis    map[int16]api
 	groups  *group.Coordinator
-	cluster Cluster // nil: a single broker
+	cluster Cluster
 }
 
 type api struct {
@@ -53,33 +53,38 @@ func typed[R kmsg.Request](f func(ctx context.Context, r *server.Request, req R)
 	}
 }
 
-// Option configures New.
-type Option func(*Handlers)
-
-// WithGroupCoordinator serves the group APIs with c, which the caller starts
-// and closes. Without it New starts a coordinator that stops with b.
-func WithGroupCoordinator(c *group.Coordinator) Option {
-	return func(h *Handlers) { h.groups = c }
+// Config is what New needs: the broker, its cluster membership and group
+// coordinator (started and closed by the caller), and the address this
+// broker advertises (host:port).
+type Config struct {
+	Broker     *broker.Broker
+	Cluster    Cluster
+	Groups     *group.Coordinator
+	Advertised string
+	Logger     *slog.Logger
 }
 
-// New returns the handlers for b, advertising addr (host:port) as this
-// broker's address.
-func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Option) (*Handlers, error) {
-	host, portStr, err := net.SplitHostPort(advertised)
+// New returns the handlers of one broker.
+func New(c Config) (*Handlers, error) {
+	host, portStr, err := net.SplitHostPort(c.Advertised)
 	if err != nil {
-		return nil, fmt.Errorf("handlers: advertised address %q: %w", advertised, err)
+		return nil, fmt.Errorf("handlers: advertised address %q: %w", c.Advertised, err)
 	}
 	port, err := strconv.ParseInt(portStr, 10, 32)
 	if err != nil {
 		return nil, fmt.Errorf("handlers: advertised port %q: %w", portStr, err)
 	}
-	if logger == nil {
-		logger = slog.Default()
+	if c.Broker == nil || c.Cluster == nil || c.Groups == nil {
+		return nil, errors.New("handlers: a broker, its cluster membership and its group coordinator are required")
 	}
-	h := &Handlers{b: b, host: host, port: int32(port), logger: logger, now: time.Now}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now}
 	// The served versions: from the oldest that today's clients send (and
 	// that carry RecordBatch v2 where records are involved) to the newest
-	// kmsg knows.
+	// kmsg knows. 56, 62, 63 and 67 are KRaft's broker-to-controller
+	// requests (cluster.go).
 	h.apis = map[int16]api{
 		0:  {3, 13, typed(h.produce)},
 		1:  {4, 18, typed(h.fetch)},
@@ -107,26 +112,15 @@ func New(b *broker.Broker, advertised string, logger *slog.Logger, opts ...Optio
 		42: {0, 2, typed(h.deleteGroups)},
 		44: {0, 1, typed(h.incrementalAlterConfigs)},
 		47: {0, 0, typed(h.offsetDelete)},
+		56: {0, 3, h.controllerRequest},
 		60: {0, 2, typed(h.describeCluster)},
+		62: {0, 3, h.controllerRequest},
+		63: {0, 1, h.controllerRequest},
+		67: {0, 0, h.controllerRequest},
 	}
 	for key, a := range h.apis {
 		if req := kmsg.RequestForKey(key); req == nil || req.MaxVersion() < a.max {
 			return nil, fmt.Errorf("handlers: kmsg cannot encode %s v%d", kmsg.NameForKey(key), a.max)
-		}
-	}
-	for _, o := range opts {
-		o(h)
-	}
-	if h.cluster != nil {
-		h.apis[56] = api{0, 3, h.controllerRequest}
-		h.apis[62] = api{0, 3, h.controllerRequest}
-		h.apis[63] = api{0, 1, h.controllerRequest}
-		h.apis[67] = api{0, 0, h.controllerRequest}
-	}
-	if h.groups == nil {
-		h.groups = group.NewForBroker(b, logger)
-		if err := h.groups.Start(); err != nil {
-			return nil, fmt.Errorf("handlers: group coordinator: %w", err)
 		}
 	}
 	return h, nil
@@ -173,6 +167,10 @@ func (h *Handlers) errCode(err error) int16 {
 		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, broker.ErrNotController):
 		return kerr.NotController.Code
+	case errors.Is(err, broker.ErrProducerIDsUnavailable):
+		// Kafka's RPCProducerIdManager answers this (retriable) while it
+		// has no block.
+		return kerr.CoordinatorLoadInProgress.Code
 	case errors.Is(err, config.ErrUnknownKey), errors.Is(err, config.ErrInvalidValue):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, partition.ErrOutOfOrderSequence):

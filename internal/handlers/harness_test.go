@@ -1,9 +1,8 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -13,16 +12,19 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
-	"github.com/gregor-dev/gregor/internal/server"
+	"github.com/gregor-dev/gregor/internal/handlers"
+	"github.com/gregor-dev/gregor/internal/node"
 )
 
-// testBroker is an in-process broker served on a loopback port.
+// testBroker is an in-process node (a one-voter metadata quorum) served on
+// a loopback port.
 type testBroker struct {
 	addr string
+	n    *node.Node
 	b    *broker.Broker
-	h    *Handlers
-	srv  *server.Server
+	h    *handlers.Handlers
 	cfg  *config.Broker
+	dir  string
 }
 
 // startBroker runs a broker on a fresh data directory with the given
@@ -34,36 +36,31 @@ func startBroker(t testing.TB, sets ...string) *testBroker {
 
 func startBrokerIn(t testing.TB, dir string, sets ...string) *testBroker {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir}, sets...)})
+	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0"}, sets...)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.Open(cfg, broker.Options{Logger: logger})
-	if err != nil {
-		ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		n.Stop()
 		t.Fatal(err)
 	}
-	h, err := New(b, ln.Addr().String(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(ln, server.Config{MaxRequestSize: cfg.Int("socket.request.max.bytes"), Logger: logger}, h)
-	go srv.Serve()
-	tb := &testBroker{addr: ln.Addr().String(), b: b, h: h, srv: srv, cfg: cfg}
+	tb := &testBroker{addr: n.Addr(), n: n, b: n.Broker(), h: n.Handlers(), cfg: cfg, dir: dir}
 	t.Cleanup(tb.stop)
 	return tb
 }
 
 func (tb *testBroker) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	tb.srv.Shutdown(ctx)
-	tb.b.Close()
+	if tb.n != nil {
+		tb.n.Stop()
+		tb.n = nil
+	}
 }
 
 // client returns a franz-go client for the broker, closed at the end.

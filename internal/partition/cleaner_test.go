@@ -56,7 +56,7 @@ func TestPartitionCleanKeepsProducerState(t *testing.T) {
 		t.Fatalf("retry of the last batch: offset %d, want the original 4", res.BaseOffset)
 	}
 	skip := idem(5, 0, 8)
-	if _, err := p2.Append(skip.raw, skip.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := appendBatch(p2, skip.raw, skip.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("sequence gap after compaction: %v", err)
 	}
 	if res := mustAppend(t, p2, idem(5, 0, 6)); res.BaseOffset != 9 {
@@ -78,10 +78,10 @@ func TestPartitionAppendRequireKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Append(raw, &h, &cfg); !errors.Is(err, record.ErrInvalid) {
+		if _, err := appendBatch(p, raw, &h, &cfg); !errors.Is(err, record.ErrInvalid) {
 			t.Fatalf("codec %d: record without key: %v, want ErrInvalid", codec, err)
 		}
-		if _, err := p.Append(raw, &h, testCfg); err != nil {
+		if _, err := appendBatch(p, raw, &h, testCfg); err != nil {
 			t.Fatalf("codec %d: a delete topic takes it: %v", codec, err)
 		}
 	}

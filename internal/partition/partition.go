@@ -3,10 +3,11 @@
 // (role, ISR, followers' log end offsets, high watermark, acks=all waiters)
 // and the waiters of long-polling fetches.
 //
-// A partition is standalone after Open: it leads, its ISR is itself and its
-// high watermark is its log end offset, with no replica bookkeeping on the
-// hot path. BecomeLeader and BecomeFollower switch it to Kafka's replicated
-// semantics (replica.go).
+// A partition has no role after Open: it neither leads nor follows until
+// the committed metadata makes it the leader (BecomeLeader) or a follower
+// (BecomeFollower), with Kafka's replicated semantics (replica.go), also on
+// a single broker (a one-replica partition whose ISR is itself). Produce
+// (produce.go) is the only way records get in as the leader.
 //
 // Lock order: Partition.mu (appends, producer state, role changes), then
 // Partition.rmu (replica state), then the storage log's own lock. Reads take
@@ -48,7 +49,7 @@ type AppendConfig struct {
 	LogAppendTime        bool
 	TimestampBeforeMaxMs int64
 	TimestampAfterMaxMs  int64
-	MinInsyncReplicas    int32 // checked by the produce handler for acks=-1
+	MinInsyncReplicas    int32 // acks=-1 needs this many in-sync replicas
 	// Recompress stores batches in Compression whatever codec the producer
 	// used (compression.type other than producer).
 	Recompress  bool
@@ -85,9 +86,10 @@ type Partition struct {
 
 	// Written with both mu and rmu held; read lock-free.
 	leaderEpoch atomic.Int32
-	role        atomic.Int32 // roleStandalone, roleLeader or roleFollower
-	hwIsLEO     atomic.Bool  // standalone, or a leader whose maximal ISR is itself
-	hw          atomic.Int64 // the high watermark while !hwIsLEO
+	role        atomic.Int32  // roleNone, roleLeader or roleFollower
+	leadership  atomic.Uint64 // bumped at every leadership change: see Ack
+	hwIsLEO     atomic.Bool   // a leader whose maximal ISR is itself
+	hw          atomic.Int64  // the high watermark while !hwIsLEO
 
 	rmu sync.Mutex // guards rs
 	rs  replicaState
@@ -193,95 +195,6 @@ func (p *Partition) scanHeaders(from int64, fn func(h *record.Header)) error {
 
 func (p *Partition) name() string { return fmt.Sprintf("%s-%d", p.Topic, p.Index) }
 
-// Append validates the batch against the producer state and the topic
-// configuration, stamps the leader epoch (and LogAppendTime), assigns
-// offsets and appends it, returning once the flush policy is satisfied. h
-// must come from record.Validate(batch). A duplicate of a recent idempotent
-// batch is not appended again: the result carries the original offset, as
-// Kafka answers.
-func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (AppendResult, error) {
-	res, syncTo, err := p.AppendAsync(batch, h, cfg)
-	if err == nil && syncTo >= 0 {
-		err = p.Sync(syncTo)
-	}
-	return res, err
-}
-
-// AppendAsync is Append without the flush policy's fsync: if one is due,
-// syncTo is the offset to pass to Sync before acknowledging (else -1). The
-// fsync runs outside the partition's lock, so appends from other producers
-// continue and share it (group commit).
-func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfig) (res AppendResult, syncTo int64, err error) {
-	res = AppendResult{BaseOffset: -1, LogAppendTime: -1}
-	if cfg.Recompress && h.Codec() != cfg.Compression {
-		if batch, err = record.Recompress(batch, cfg.Compression); err != nil {
-			return res, -1, err
-		}
-		if *h, err = record.ReadHeader(batch); err != nil {
-			return res, -1, err
-		}
-	}
-	if h.Size() > cfg.MaxMessageBytes {
-		return res, -1, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
-	}
-	if cfg.RequireKeys {
-		if err := record.RequireKeys(batch); err != nil {
-			return res, -1, err
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return res, -1, ErrClosed
-	}
-	if p.role.Load() == roleFollower {
-		return res, -1, ErrNotLeader
-	}
-	res.LogStartOffset = p.log.StartOffset()
-	now := p.now().UnixMilli()
-	if !cfg.LogAppendTime {
-		if err := checkTimestamps(h, now, cfg); err != nil {
-			return res, -1, err
-		}
-	}
-	if h.Idempotent() {
-		dup, isDup, err := p.producers.check(h)
-		if err != nil {
-			return res, -1, err
-		}
-		if isDup {
-			res.BaseOffset = dup.FirstOffset
-			if cfg.LogAppendTime {
-				res.LogAppendTime = dup.Timestamp
-			}
-			// Answered like Kafka, at once. (With flush.messages=1 a
-			// retry racing its original's fsync may be acknowledged a
-			// moment before that fsync ends.)
-			return res, -1, nil
-		}
-	}
-	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch.Load())
-	if cfg.LogAppendTime {
-		record.SetLogAppendTime(batch, now)
-		h.MaxTimestamp = now
-		res.LogAppendTime = now
-	}
-	base, syncTo, err := p.log.AppendAsync(batch)
-	if err != nil {
-		return res, -1, err
-	}
-	h.BaseOffset = base
-	res.BaseOffset = base
-	if h.Idempotent() {
-		p.producers.update(h)
-	}
-	p.wake()
-	return res, syncTo, nil
-}
-
-// Sync returns once every batch below upTo is durable (see storage.Log.Sync).
-func (p *Partition) Sync(upTo int64) error { return p.log.Sync(upTo) }
-
 // checkTimestamps applies message.timestamp.before/after.max.ms to the
 // batch's first and max timestamps.
 func checkTimestamps(h *record.Header, now int64, cfg *AppendConfig) error {
@@ -334,7 +247,7 @@ func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool, dst []byte)
 // disk (sendfile) or read. Records is left nil. It is a consumer's read:
 // only the leader answers, and only below the high watermark.
 func (p *Partition) FetchSlice(offset int64, maxBytes int32, minOne bool) (storage.Slice, FetchResult, error) {
-	if p.role.Load() == roleFollower {
+	if p.role.Load() != roleLeader {
 		return storage.Slice{}, FetchResult{HighWatermark: -1, LogStartOffset: -1}, ErrNotLeader
 	}
 	hw := p.HighWatermark()
@@ -360,15 +273,9 @@ func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader-epoch
 // cache (Kafka's semantics, -1/-1 when unknown): the latest cached epoch ends
-// at the log end, older ones where the next began. A standalone partition
-// whose log has no epoch yet still answers its current epoch with the log
-// end. A leader has its epoch in the cache since BecomeLeader.
+// at the log end, older ones where the next began. A leader has its epoch in
+// the cache since BecomeLeader.
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
-	if p.role.Load() == roleStandalone && epoch == p.LeaderEpoch() {
-		if _, ok := p.log.LatestEpoch(); !ok {
-			return epoch, p.log.EndOffset()
-		}
-	}
 	return p.log.EndOffsetForEpoch(epoch)
 }
 
@@ -380,7 +287,7 @@ func (p *Partition) Log() *storage.Log { return p.log }
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.role.Load() == roleFollower {
+	if p.role.Load() != roleLeader {
 		return -1, ErrNotLeader
 	}
 	hw := p.HighWatermark()
@@ -460,12 +367,11 @@ func (p *Partition) loadHighWatermark() {
 	p.hw.Store(min(max(hw, p.log.StartOffset()), p.log.EndOffset()))
 }
 
-// checkpointHighWatermarkLocked writes the HW if it moved. A standalone
-// partition writes none: its HW is its LEO, and in a cluster it is
-// standalone only between Open and its first role, when writing the LEO
-// would overwrite the HW it had (and may still need) with a larger one.
+// checkpointHighWatermarkLocked writes the HW if it moved. A partition
+// without a role yet writes none: it has not learnt its HW, and writing
+// what it holds could overwrite the HW it had (and may still need).
 func (p *Partition) checkpointHighWatermarkLocked() error {
-	if p.role.Load() == roleStandalone {
+	if p.role.Load() == roleNone {
 		return nil
 	}
 	hw := p.HighWatermark()

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -15,13 +16,43 @@ import (
 
 var testCfg = &AppendConfig{MaxMessageBytes: 1 << 20, TimestampBeforeMaxMs: math.MaxInt64, TimestampAfterMaxMs: math.MaxInt64}
 
+// open opens a partition of one replica (node 0) and makes it the leader.
 func open(t *testing.T, dir string) *Partition {
 	t.Helper()
 	p, err := Open("t", 0, Options{FS: storage.OS, Dir: dir, Storage: storage.Options{SegmentBytes: 1 << 20, IndexIntervalBytes: 4096, SegmentIndexBytes: 1 << 20, FlushMessages: math.MaxInt64, FlushMs: math.MaxInt64}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := p.BecomeLeader(p.LeaderEpoch(), []int32{0}, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
 	return p
+}
+
+// appendBatch produces one batch with acks=1 and waits for its
+// acknowledgement.
+func appendBatch(p *Partition, raw []byte, h *record.Header, cfg *AppendConfig) (AppendResult, error) {
+	ack, err := p.Produce(raw, h, AcksLeader, cfg)
+	if err == nil {
+		err = ack.Wait(context.Background())
+	}
+	return ack.Result, err
+}
+
+// produceAck produces one plain batch of 2 records and returns its
+// acknowledgement, not waited for.
+func produceAck(t *testing.T, p *Partition, acks int16) Ack {
+	t.Helper()
+	raw := recordtest.Simple(2, time.Now().UnixMilli()).Encode()
+	h, err := record.Validate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := p.Produce(raw, &h, acks, testCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack
 }
 
 type testBatch struct {
@@ -42,7 +73,7 @@ func idem(pid int64, epoch int16, seq int32) testBatch {
 
 func mustAppend(t *testing.T, p *Partition, b testBatch) AppendResult {
 	t.Helper()
-	res, err := p.Append(b.raw, b.h, testCfg)
+	res, err := appendBatch(p, b.raw, b.h, testCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +102,7 @@ func TestPartitionProducerStateRebuiltAfterCrash(t *testing.T) {
 		t.Fatalf("older retry after crash: offset %d, want 8", res.BaseOffset)
 	}
 	gap := idem(5, 0, 14)
-	if _, err := p2.Append(gap.raw, gap.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := appendBatch(p2, gap.raw, gap.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("gap after crash: %v", err)
 	}
 	if res := mustAppend(t, p2, idem(5, 0, 12)); res.BaseOffset != 12 {
@@ -101,11 +132,11 @@ func TestPartitionTimestampBounds(t *testing.T) {
 	cfg.TimestampBeforeMaxMs = 1000
 	raw := recordtest.Simple(1, time.Now().UnixMilli()-60000).Encode()
 	h, _ := record.Validate(raw)
-	if _, err := p.Append(raw, &h, &cfg); !errors.Is(err, ErrInvalidTimestamp) {
+	if _, err := appendBatch(p, raw, &h, &cfg); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Fatalf("old timestamp accepted: %v", err)
 	}
 	cfg.MaxMessageBytes = 10
-	if _, err := p.Append(raw, &h, &cfg); !errors.Is(err, ErrMessageTooLarge) {
+	if _, err := appendBatch(p, raw, &h, &cfg); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("large batch accepted: %v", err)
 	}
 }

@@ -8,8 +8,8 @@ package partition
 //     committed ISR plus replicas the leader asked the controller to add. A
 //     follower not heard from since this broker became leader holds the HW
 //     where it is. The leader's HW never moves back.
-//   - acks=all producers wait (WaitCommitted) for the HW to pass their
-//     batch; losing leadership fails them.
+//   - acks=all producers wait (Ack.Wait, produce.go) for the HW to pass
+//     their batch; losing leadership fails them.
 //   - A follower copies the leader's batches with their offsets and epochs
 //     (AppendReplica) and takes HW = min(leader's HW, own LEO).
 //
@@ -18,7 +18,6 @@ package partition
 // changes (the HW a reader sees never moves back) and readers need neither.
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -28,7 +27,7 @@ import (
 )
 
 const (
-	roleStandalone int32 = iota
+	roleNone int32 = iota // after Open, until the metadata gives a role
 	roleLeader
 	roleFollower
 )
@@ -40,9 +39,8 @@ type replicaState struct {
 	isr        []int32 // committed ISR
 	pendingAdd []int32 // asked of the controller by ISRUpdate, not yet committed
 	followers  []follower
-	epochStart int64         // LEO when this broker became leader in the current epoch
-	gen        uint64        // bumped when leadership is lost or the partition closes
-	hwChanged  chan struct{} // closed and replaced when the HW advances or gen changes
+	epochStart int64           // LEO when this broker became leader in the current epoch
+	waiters    []*commitWaiter // acks=-1 batches waiting for the HW, in offset order
 	closed     bool
 }
 
@@ -57,28 +55,23 @@ type follower struct {
 }
 
 func (p *Partition) initReplicaState() {
-	p.role.Store(roleStandalone)
-	p.hwIsLEO.Store(true)
-	p.rs = replicaState{leader: p.nodeID, replicas: []int32{p.nodeID}, isr: []int32{p.nodeID}, hwChanged: make(chan struct{})}
+	p.role.Store(roleNone)
+	p.rs = replicaState{leader: -1}
 }
 
 // closeReplicaState fails acks=all waiters; the caller holds mu.
 func (p *Partition) closeReplicaState() {
 	p.rmu.Lock()
 	p.rs.closed = true
-	p.loseLeadershipLocked()
+	p.changeLeadershipLocked(ErrClosed)
 	p.rmu.Unlock()
 }
 
-// loseLeadershipLocked fails the acks=all waiters (rmu held).
-func (p *Partition) loseLeadershipLocked() {
-	p.rs.gen++
-	p.hwChangedLocked()
-}
-
-func (p *Partition) hwChangedLocked() {
-	close(p.rs.hwChanged)
-	p.rs.hwChanged = make(chan struct{})
+// changeLeadershipLocked ends the current leadership (mu and rmu held):
+// acknowledgements of batches appended under it fail with err.
+func (p *Partition) changeLeadershipLocked(err error) {
+	p.leadership.Add(1)
+	p.failWaitersLocked(fmt.Errorf("%w: leadership of %s changed before the batch was committed", err, p.name()))
 }
 
 // BecomeLeader makes this broker the partition's leader in epoch (≥ the
@@ -104,6 +97,9 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) error {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	same := p.role.Load() == roleLeader && epoch == p.leaderEpoch.Load()
+	if !same {
+		p.changeLeadershipLocked(ErrNotLeader)
+	}
 	now := p.now()
 	old := p.rs.followers
 	p.rs.followers = p.rs.followers[:0:0]
@@ -133,7 +129,6 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) error {
 	p.role.Store(roleLeader)
 	p.setHWIsLEOLocked()
 	p.maybeAdvanceHWLocked()
-	p.hwChangedLocked()
 	p.wake()
 	return nil
 }
@@ -161,7 +156,7 @@ func (p *Partition) BecomeFollower(epoch int32, leader int32) error {
 	p.rs.leader = leader
 	p.rs.followers = nil
 	p.rs.pendingAdd = nil
-	p.loseLeadershipLocked()
+	p.changeLeadershipLocked(ErrNotLeader)
 	p.wake()
 	return nil
 }
@@ -187,14 +182,12 @@ func (p *Partition) SetISR(isr []int32) {
 	}
 	p.setHWIsLEOLocked()
 	p.maybeAdvanceHWLocked()
-	p.hwChangedLocked() // a waiter may now see NOT_ENOUGH_REPLICAS_AFTER_APPEND
 }
 
 // leaveHWIsLEOLocked makes the HW the tracked value before a role change
 // (mu and rmu held): a leader whose ISR was itself had committed its whole
-// log; a standalone partition starts from its checkpointed HW, as Kafka does
-// when a broker starts (standalone is the state between Open and the first
-// role the metadata gives it).
+// log; a partition without a role yet starts from its checkpointed HW, as
+// Kafka does when a broker starts.
 func (p *Partition) leaveHWIsLEOLocked() {
 	leo := p.log.EndOffset()
 	if p.hwIsLEO.Load() && p.role.Load() == roleLeader {
@@ -222,13 +215,16 @@ func (p *Partition) setHWIsLEOLocked() {
 		p.hw.Store(p.log.EndOffset())
 	}
 	p.hwIsLEO.Store(alone)
+	if alone {
+		p.completeWaitersLocked() // the whole log is committed
+	}
 }
 
 // maybeAdvanceHWLocked sets the leader's HW to the minimum LEO over the
 // maximal ISR if that is higher, and wakes whoever waits on it.
 func (p *Partition) maybeAdvanceHWLocked() {
 	if p.hwIsLEO.Load() {
-		return // WaitCommitted watches appends in this mode
+		return // appends are committed as they happen in this mode
 	}
 	low := p.log.EndOffset()
 	for _, ids := range [2][]int32{p.rs.isr, p.rs.pendingAdd} {
@@ -245,7 +241,7 @@ func (p *Partition) maybeAdvanceHWLocked() {
 	}
 	if low > p.hw.Load() {
 		p.hw.Store(low)
-		p.hwChangedLocked()
+		p.completeWaitersLocked()
 		p.wake() // consumers' long polls see new data
 	}
 }
@@ -254,15 +250,11 @@ func (p *Partition) followerLocked(id int32) int {
 	return slices.IndexFunc(p.rs.followers, func(f follower) bool { return f.id == id })
 }
 
-// IsLeader reports whether this broker leads the partition (standalone
-// included).
-func (p *Partition) IsLeader() bool { return p.role.Load() != roleFollower }
+// IsLeader reports whether this broker leads the partition.
+func (p *Partition) IsLeader() bool { return p.role.Load() == roleLeader }
 
 // Leader is the leader's broker id, -1 when unknown.
 func (p *Partition) Leader() int32 {
-	if p.role.Load() == roleStandalone {
-		return p.nodeID
-	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	return p.rs.leader
@@ -270,9 +262,6 @@ func (p *Partition) Leader() int32 {
 
 // ISR is a copy of the committed in-sync replica set.
 func (p *Partition) ISR() []int32 {
-	if p.role.Load() == roleStandalone {
-		return []int32{p.nodeID}
-	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	return slices.Clone(p.rs.isr)
@@ -280,9 +269,6 @@ func (p *Partition) ISR() []int32 {
 
 // InSyncCount is len(ISR()) without the copy (the acks=all check).
 func (p *Partition) InSyncCount() int {
-	if p.role.Load() == roleStandalone {
-		return 1
-	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	return len(p.rs.isr)
@@ -346,38 +332,6 @@ func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeader
 	res.LogStartOffset = p.log.StartOffset()
 	rr, err := p.log.Read(fetchOffset, maxBytes, leo, true)
 	return rr.Slice, res, err
-}
-
-// WaitCommitted returns nil once the HW passes offset (an acks=all batch's
-// last offset is committed), ErrNotLeader if leadership is lost meanwhile,
-// or ctx.Err().
-func (p *Partition) WaitCommitted(ctx context.Context, offset int64) error {
-	if p.hwIsLEO.Load() && p.role.Load() != roleFollower && p.log.EndOffset() > offset {
-		return nil
-	}
-	p.rmu.Lock()
-	gen := p.rs.gen
-	p.rmu.Unlock()
-	for {
-		appended := p.Changed() // the HW is the LEO while the ISR is us alone
-		p.rmu.Lock()
-		if p.rs.gen != gen || p.rs.closed || p.role.Load() == roleFollower {
-			p.rmu.Unlock()
-			return fmt.Errorf("%w: leadership of %s lost while waiting for offset %d", ErrNotLeader, p.name(), offset)
-		}
-		if p.HighWatermark() > offset {
-			p.rmu.Unlock()
-			return nil
-		}
-		ch := p.rs.hwChanged
-		p.rmu.Unlock()
-		select {
-		case <-ch:
-		case <-appended:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // ISRUpdate is the ISR the leader wants at now: followers of the ISR whose

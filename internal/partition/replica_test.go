@@ -97,7 +97,7 @@ func produce(t *testing.T, p *Partition, n int) {
 		raw := recordtest.Simple(2, time.Now().UnixMilli()).Encode()
 		h, err := record.Validate(raw)
 		must(t, err)
-		_, err = p.Append(raw, &h, testCfg)
+		_, err = appendBatch(p, raw, &h, testCfg)
 		must(t, err)
 	}
 }
@@ -121,13 +121,6 @@ func logBytes(t *testing.T, p *Partition) []byte {
 		off = last.NextOffset()
 	}
 	return out
-}
-
-// committed reports whether WaitCommitted(offset) is satisfied right now.
-func committed(p *Partition, offset int64) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return p.WaitCommitted(ctx, offset)
 }
 
 func TestPartitionReplicaHighWatermarkFollowsISR(t *testing.T) {
@@ -161,12 +154,6 @@ func TestPartitionReplicaHighWatermarkFollowsISR(t *testing.T) {
 		if res.HighWatermark != s.hw {
 			t.Fatalf("%s: consumer fetch HW %d", s.name, res.HighWatermark)
 		}
-		if err := committed(l.p, s.hw-1); s.hw > 0 && err != nil {
-			t.Fatalf("%s: offset %d not committed: %v", s.name, s.hw-1, err)
-		}
-		if err := committed(l.p, s.hw); !errors.Is(err, context.Canceled) {
-			t.Fatalf("%s: offset %d committed early: %v", s.name, s.hw, err)
-		}
 	}
 	if !bytes.Equal(logBytes(t, l.p), logBytes(t, f2.p)) || !bytes.Equal(logBytes(t, l.p), logBytes(t, f3.p)) {
 		t.Fatal("replica logs differ")
@@ -176,9 +163,9 @@ func TestPartitionReplicaHighWatermarkFollowsISR(t *testing.T) {
 func TestPartitionReplicaAcksAllWaiter(t *testing.T) {
 	ns := newTrio(t, newFakeClock())
 	l, f2, f3 := ns[0], ns[1], ns[2]
-	produce(t, l.p, 1)
+	ack := produceAck(t, l.p, AcksAll)
 	done := make(chan error, 1)
-	go func() { done <- l.p.WaitCommitted(context.Background(), 1) }()
+	go func() { done <- ack.Wait(context.Background()) }()
 	replicate(t, l, f2)
 	replicate(t, l, f2)
 	replicate(t, l, f3)
@@ -193,44 +180,67 @@ func TestPartitionReplicaAcksAllWaiter(t *testing.T) {
 	}
 
 	// Leadership lost: the waiter fails.
-	produce(t, l.p, 1)
-	go func() { done <- l.p.WaitCommitted(context.Background(), 3) }()
+	ack = produceAck(t, l.p, AcksAll)
+	go func() { done <- ack.Wait(context.Background()) }()
 	must(t, l.p.BecomeFollower(2, 2))
 	if err := <-done; !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("waiter after BecomeFollower: %v", err)
 	}
-	if err := l.p.WaitCommitted(context.Background(), 0); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("WaitCommitted on a follower: %v", err)
+	// A follower appends nothing.
+	raw := recordtest.Simple(1, time.Now().UnixMilli()).Encode()
+	h, _ := record.Validate(raw)
+	if _, err := l.p.Produce(raw, &h, AcksAll, testCfg); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Produce on a follower: %v", err)
 	}
 	// Timeout.
 	must(t, f2.p.BecomeLeader(2, []int32{1, 2, 3}, []int32{1, 2, 3}))
+	ack = produceAck(t, f2.p, AcksAll)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	if err := f2.p.WaitCommitted(ctx, f2.p.LogEndOffset()); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("WaitCommitted past the LEO: %v", err)
+	if err := ack.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acks=all wait with no follower fetching: %v", err)
 	}
 }
 
-func TestPartitionReplicaStandalone(t *testing.T) {
+// A partition has no role until the metadata gives it one: it neither
+// appends nor serves consumers. A leader whose ISR is itself commits what it
+// appends at once (HW = LEO).
+func TestPartitionReplicaSingleReplica(t *testing.T) {
 	p := openNode(t, t.TempDir(), 7, newFakeClock())
+	raw := recordtest.Simple(1, time.Now().UnixMilli()).Encode()
+	h, _ := record.Validate(raw)
+	if _, err := p.Produce(raw, &h, AcksLeader, testCfg); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Produce before any role: %v", err)
+	}
+	if _, _, err := p.FetchSlice(0, 100, true); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("consumer fetch before any role: %v", err)
+	}
+	if p.IsLeader() || p.Leader() != -1 {
+		t.Fatalf("before any role: leader %v %d", p.IsLeader(), p.Leader())
+	}
+	must(t, p.BecomeLeader(0, []int32{7}, []int32{7}))
 	if !p.IsLeader() || p.Leader() != 7 || !slices.Equal(p.ISR(), []int32{7}) || p.InSyncCount() != 1 {
-		t.Fatalf("standalone: leader %v %d ISR %v", p.IsLeader(), p.Leader(), p.ISR())
+		t.Fatalf("single replica: leader %v %d ISR %v", p.IsLeader(), p.Leader(), p.ISR())
 	}
 	produce(t, p, 2)
 	if p.HighWatermark() != 4 {
 		t.Fatalf("HW %d", p.HighWatermark())
 	}
-	must(t, committed(p, 3))
-	if _, _, err := p.ReplicaFetch(8, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("replica fetch from a standalone partition: %v", err)
+	ack := produceAck(t, p, AcksAll)
+	if ack.commit != nil {
+		t.Fatal("acks=all on a leader alone in its ISR waits")
 	}
-	// Sole ISR member: HW = LEO as well.
+	must(t, ack.Wait(context.Background()))
+	if _, _, err := p.ReplicaFetch(8, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("replica fetch from a non-replica: %v", err)
+	}
+	// Sole ISR member of two replicas: HW = LEO as well.
 	must(t, p.BecomeLeader(3, []int32{7, 8}, []int32{7}))
 	produce(t, p, 1)
-	if p.HighWatermark() != 6 {
+	if p.HighWatermark() != 8 {
 		t.Fatalf("leader alone in ISR: HW %d", p.HighWatermark())
 	}
-	must(t, committed(p, 5))
+	must(t, produceAck(t, p, AcksAll).Wait(context.Background()))
 }
 
 func TestPartitionReplicaRoleErrors(t *testing.T) {
@@ -239,7 +249,7 @@ func TestPartitionReplicaRoleErrors(t *testing.T) {
 	produce(t, l.p, 1)
 	raw := recordtest.Simple(1, time.Now().UnixMilli()).Encode()
 	h, _ := record.Validate(raw)
-	if _, err := f.p.Append(raw, &h, testCfg); !errors.Is(err, ErrNotLeader) {
+	if _, err := appendBatch(f.p, raw, &h, testCfg); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("append on a follower: %v", err)
 	}
 	if _, _, err := f.p.FetchSlice(0, 100, true); !errors.Is(err, ErrNotLeader) {
@@ -458,7 +468,7 @@ func TestPartitionReplicaTruncationAndFailover(t *testing.T) {
 		t.Fatalf("retry of seq 6 on b: offset %d, want %d", res.BaseOffset, leo)
 	}
 	bad := idem(42, 0, 12)
-	if _, err := b.p.Append(bad.raw, bad.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+	if _, err := appendBatch(b.p, bad.raw, bad.h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("sequence gap on b: %v", err)
 	}
 }

@@ -32,6 +32,11 @@ const ApiVersionsKey = 18
 // ErrMalformed marks a request that cannot be parsed; the connection closes.
 var ErrMalformed = errors.New("server: malformed request")
 
+// ErrCloseConnection, wrapped in a Handle error, asks for the connection to
+// be closed without a response, as an expected outcome (an acks=0 produce
+// that failed), not a fault.
+var ErrCloseConnection = errors.New("server: close the connection")
+
 // Request is one decoded request.
 type Request struct {
 	Key           int16

@@ -166,3 +166,22 @@ func (c *epochCache) decode(data []byte) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// LatestEpochIn reads the latest leader epoch in the leader-epoch
+// checkpoint of the log in dir, without opening the log: -1 when there is
+// none.
+func LatestEpochIn(fs FS, dir string) (int32, error) {
+	data, ok, err := readFile(fs, dir, epochCheckpointFile)
+	if err != nil || !ok {
+		return -1, err
+	}
+	var c epochCache
+	if err := c.decode(data); err != nil {
+		return -1, err
+	}
+	e, ok := c.latest()
+	if !ok {
+		return -1, nil
+	}
+	return e.epoch, nil
+}
