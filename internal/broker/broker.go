@@ -295,6 +295,7 @@ func (b *Broker) PartitionOf(t *Topic, index int32) (*partition.Partition, error
 	}
 	return t.parts[index], nil
 }
+
 // background runs the periodic tasks until Close: the time-based flush
 // policy (flush.ms) every second, producer-state checkpoints every
 // log.flush.offset.checkpoint.interval.ms and retention every

@@ -141,7 +141,6 @@ func TestBrokerCreatePartitions(t *testing.T) {
 	}
 }
 
-
 // Dynamic broker configs changed through the broker reach the topics that
 // inherit them once committed; read-only keys are refused.
 func TestBrokerDynamicConfigsApply(t *testing.T) {
