@@ -106,6 +106,7 @@ func (c *Coordinator) DescribeGroup(groupID string) GroupDescription {
 
 // DeleteGroup deletes an Empty group and its offsets (DeleteGroups):
 // GROUP_ID_NOT_FOUND if there is none, NON_EMPTY_GROUP if it has members.
+// It answers once the tombstones are acknowledged.
 func (c *Coordinator) DeleteGroup(groupID string) error {
 	s, err := c.lockShard(groupID)
 	switch {
@@ -114,22 +115,31 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 	case s == nil:
 		return ErrGroupNotFound
 	}
-	defer s.mu.Unlock()
+	w, n, err := s.deleteGroupLocked(groupID)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.await(w); err != nil {
+		return groupAppendError(err)
+	}
+	c.logger.Info("group deleted", "group", groupID, "offsets", n)
+	return nil
+}
+
+// deleteGroupLocked drops group groupID and its n offsets, committed or
+// pending; the write is yet to be acknowledged.
+func (s *shard) deleteGroupLocked(groupID string) (w write, n int, err error) {
 	g := s.groups[groupID]
 	switch {
 	case g == nil:
-		return ErrGroupNotFound
+		return write{}, 0, ErrGroupNotFound
 	case g.state != stateEmpty:
-		return ErrNonEmptyGroup
+		return write{}, 0, ErrNonEmptyGroup
 	}
-	tps := make([]topicPartition, 0, len(g.offsets))
-	for tp := range g.offsets {
-		tps = append(tps, tp)
+	tps := g.heldOffsets(func(topicPartition) bool { return true })
+	if w, err = s.dropOffsetsLocked(g, tps, true, s.c.clock.Now()); err != nil {
+		return write{}, 0, groupAppendError(err)
 	}
-	sortTPs(tps)
-	if err := s.dropOffsetsLocked(g, tps, true, c.clock.Now()); err != nil {
-		return groupAppendError(err)
-	}
-	c.logger.Info("group deleted", "group", groupID, "offsets", len(tps))
-	return nil
+	return w, len(tps), nil
 }

@@ -27,6 +27,22 @@
 // Replaying a partition applies its records in order; the last record for a
 // key wins and a tombstone deletes.
 //
+// A write is appended with the shard's lock held, so that the log has a
+// shard's records in the order its state changes were decided, and its
+// acknowledgement (the ISR has it, within offsets.commit.timeout.ms) is
+// awaited with no lock held, as Kafka's GroupMetadataManager does. Until
+// then committed offsets are pending: OffsetFetch does not return them; the
+// commit is answered, and its offsets installed, when the write completes,
+// unless a later commit or a tombstone of the same partition was appended
+// after it (the log offset of each record orders them, as a replay would).
+// A leader's assignment (SyncGroup) and a static member's new id are applied
+// and answered when their write completes, provided the group is still in
+// the state and generation written; a failure is handled then as an append
+// failure is. Tombstones, and a group becoming Empty, take effect in memory
+// once appended, as in Kafka (the cache follows the leader's log);
+// DeleteGroups and OffsetDelete answer once the tombstones are
+// acknowledged.
+//
 // # Time
 //
 // Nothing here sleeps or starts timers per operation. Members, pending
@@ -39,9 +55,21 @@
 //
 // # Locking
 //
-// Lock order: Coordinator.createMu, then Coordinator.mu, then shard.mu, then
-// the partition's own locks (appends happen with shard.mu held, so a shard's
-// log order is the order of its in-memory changes). Coordinator.mu is held
-// only to find a shard. JoinGroup and SyncGroup answer through Futures
-// completed under shard.mu; the caller waits with no lock held.
+// Lock order (a lock may be taken while holding those above it only):
+//
+//	Coordinator.createMu (creating the offsets topic, electing its shards)
+//	or Coordinator.tickMu (one Tick at a time)
+//	  Coordinator.mu (finding a shard; held for nothing else)
+//	    shard.mu (a shard's groups; Log.Append is called under it)
+//	      the partition's own locks (taken inside Log.Append)
+//
+// Nothing waits for a write's acknowledgement (Ack.Wait) with any of these
+// held: a request waits in its own goroutine after releasing shard.mu and
+// takes it again to complete; writes nobody waits for (from Tick,
+// LeaveGroup, topic deletion) are watched by a goroutine of the shard that
+// takes no lock. Every wait uses a context that the shard's unload cancels;
+// unload (and so Resign, Close) returns once the shard's watching
+// goroutines have ended, so it must not be called with shard.mu held.
+// JoinGroup and SyncGroup answer through Futures completed under shard.mu;
+// the caller waits with no lock held.
 package group

@@ -110,6 +110,20 @@ type offsetEntry struct {
 	metadata    string
 	commitTime  int64 // ms
 	expireTime  int64 // ms, -1 unless the commit set a retention (v2-v4)
+	// logOffset is where the record is in the log (-1 if loaded: every
+	// record loaded precedes every record appended since), which orders
+	// commits acknowledged out of order.
+	logOffset int64
+}
+
+// pendingCommit tracks the commits of one partition that are in the log
+// but not yet acknowledged (Kafka's pendingOffsetCommits).
+type pendingCommit struct {
+	n int // commits waiting
+	// floor is the log offset of the last tombstone of the partition
+	// written meanwhile (-1: none): a commit before it is not installed
+	// when acknowledged, as a replay of the log would not keep it.
+	floor int64
 }
 
 // group is one classic group and its committed offsets. Every field is
@@ -145,6 +159,9 @@ type group struct {
 	syncDeadline   time.Time // members that have not synced by then are removed
 
 	offsets map[topicPartition]*offsetEntry
+	// pendingCommits are the partitions with commits awaiting their
+	// acknowledgement; OffsetFetch does not see them until installed.
+	pendingCommits map[topicPartition]*pendingCommit
 }
 
 func newGroup(id string, now time.Time) *group {
@@ -153,7 +170,44 @@ func newGroup(id string, now time.Time) *group {
 		members: map[string]*member{}, static: map[string]string{},
 		pending: map[string]time.Time{}, pendingSync: map[string]bool{},
 		supported: map[string]int{}, offsets: map[topicPartition]*offsetEntry{},
+		pendingCommits: map[topicPartition]*pendingCommit{},
 	}
+}
+
+// holds reports whether g has an offset of tp, committed or pending.
+func (g *group) holds(tp topicPartition) bool {
+	return g.offsets[tp] != nil || g.pendingCommits[tp] != nil
+}
+
+// heldOffsets lists, sorted, the partitions of which g has an offset,
+// committed or pending, that keep says to list.
+func (g *group) heldOffsets(keep func(topicPartition) bool) []topicPartition {
+	var tps []topicPartition
+	for tp := range g.offsets {
+		if keep(tp) {
+			tps = append(tps, tp)
+		}
+	}
+	for tp := range g.pendingCommits {
+		if g.offsets[tp] == nil && keep(tp) {
+			tps = append(tps, tp)
+		}
+	}
+	sortTPs(tps)
+	return tps
+}
+
+// holdsOnly reports whether every offset g has, committed or pending, is
+// of a partition among tps.
+func (g *group) holdsOnly(tps []topicPartition) bool {
+	if len(tps) == 0 {
+		return len(g.offsets) == 0 && len(g.pendingCommits) == 0
+	}
+	in := make(map[topicPartition]bool, len(tps))
+	for _, tp := range tps {
+		in[tp] = true
+	}
+	return len(g.heldOffsets(func(tp topicPartition) bool { return !in[tp] })) == 0
 }
 
 func (g *group) transition(s state, now time.Time) {

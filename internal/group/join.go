@@ -56,7 +56,9 @@ func joinFailed(memberID string, err error) JoinResult {
 }
 
 // JoinGroup adds or updates a member. The answer comes when the rebalance
-// completes (or at once, for errors and for rejoins that change nothing).
+// completes (or at once, for errors and for rejoins that change nothing; a
+// static member that rejoins a Stable group is answered once its new member
+// id is durable).
 func (c *Coordinator) JoinGroup(req JoinRequest) *Future[JoinResult] {
 	if req.Group == "" {
 		return completedFuture(joinFailed(req.MemberID, ErrInvalidGroupID))
@@ -72,17 +74,26 @@ func (c *Coordinator) JoinGroup(req JoinRequest) *Future[JoinResult] {
 	if err := s.lock(); err != nil {
 		return completedFuture(joinFailed(req.MemberID, err))
 	}
-	defer s.mu.Unlock()
-	now := c.clock.Now()
+	f, after := s.joinLocked(req)
+	s.mu.Unlock()
+	s.finish(after)
+	return f
+}
+
+func (s *shard) joinLocked(req JoinRequest) (*Future[JoinResult], *afterWrite) {
+	now := s.c.clock.Now()
 	g := s.groups[req.Group]
 	if g == nil {
 		if req.MemberID != "" {
-			return completedFuture(joinFailed(req.MemberID, ErrUnknownMemberID))
+			return completedFuture(joinFailed(req.MemberID, ErrUnknownMemberID)), nil
 		}
 		g = newGroup(req.Group, now)
 		s.groups[g.id] = g
 	}
-	var f *Future[JoinResult]
+	var (
+		f     *Future[JoinResult]
+		after *afterWrite
+	)
 	switch {
 	case !s.acceptJoiningLocked(g, req.MemberID):
 		if m := g.members[req.MemberID]; m != nil {
@@ -90,7 +101,7 @@ func (c *Coordinator) JoinGroup(req JoinRequest) *Future[JoinResult] {
 		}
 		f = completedFuture(joinFailed("", ErrGroupMaxSizeReached))
 	case req.MemberID == "":
-		f = s.joinNewMemberLocked(g, req, now)
+		f, after = s.joinNewMemberLocked(g, req, now)
 	default:
 		f = s.joinCurrentMemberLocked(g, req, now)
 	}
@@ -98,7 +109,7 @@ func (c *Coordinator) JoinGroup(req JoinRequest) *Future[JoinResult] {
 		s.tryCompleteJoinLocked(g, now)
 	}
 	s.dropIfUnusedLocked(g)
-	return f
+	return f, after
 }
 
 // acceptJoiningLocked applies group.max.size as Kafka does: members already
@@ -116,9 +127,9 @@ func (s *shard) acceptJoiningLocked(g *group, id string) bool {
 	return true
 }
 
-func (s *shard) joinNewMemberLocked(g *group, req JoinRequest, now time.Time) *Future[JoinResult] {
+func (s *shard) joinNewMemberLocked(g *group, req JoinRequest, now time.Time) (*Future[JoinResult], *afterWrite) {
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
-		return completedFuture(joinFailed("", ErrInconsistentProtocol))
+		return completedFuture(joinFailed("", ErrInconsistentProtocol)), nil
 	}
 	prefix := req.ClientID
 	if req.InstanceID != nil {
@@ -129,15 +140,15 @@ func (s *shard) joinNewMemberLocked(g *group, req JoinRequest, now time.Time) *F
 		if old, ok := g.static[*req.InstanceID]; ok {
 			return s.replaceStaticMemberLocked(g, old, id, req, now)
 		}
-		return s.addMemberLocked(g, id, req, now)
+		return s.addMemberLocked(g, id, req, now), nil
 	}
 	if req.RequireKnownMemberID {
 		// KIP-394: remember the id and have the client join again with
 		// it, so that clients that never come back leave no member.
 		g.pending[id] = now.Add(time.Duration(req.SessionTimeoutMs) * time.Millisecond)
-		return completedFuture(joinFailed(id, ErrMemberIDRequired))
+		return completedFuture(joinFailed(id, ErrMemberIDRequired)), nil
 	}
-	return s.addMemberLocked(g, id, req, now)
+	return s.addMemberLocked(g, id, req, now), nil
 }
 
 func (s *shard) joinCurrentMemberLocked(g *group, req JoinRequest, now time.Time) *Future[JoinResult] {
@@ -225,8 +236,9 @@ func (s *shard) addMemberLocked(g *group, id string, req JoinRequest, now time.T
 // replaceStaticMemberLocked handles a static member that joins again with
 // an unknown member id (a restart): it takes over its old membership under
 // a new id. In a Stable group whose protocol does not change, it gets the
-// current generation back with no rebalance.
-func (s *shard) replaceStaticMemberLocked(g *group, oldID, newID string, req JoinRequest, now time.Time) *Future[JoinResult] {
+// current generation back with no rebalance, once the group metadata with
+// its new id is durable: the returned write answers it.
+func (s *shard) replaceStaticMemberLocked(g *group, oldID, newID string, req JoinRequest, now time.Time) (*Future[JoinResult], *afterWrite) {
 	instance := *req.InstanceID
 	oldLeader := g.leader
 	m := g.replaceStaticMember(instance, oldID, newID)
@@ -238,14 +250,15 @@ func (s *shard) replaceStaticMemberLocked(g *group, oldID, newID string, req Joi
 	case stateStable:
 		if g.selectProtocol() != g.protocolName {
 			s.maybePrepareRebalanceLocked(g, now, "static member rejoined with a different protocol")
-			return f
+			return f, nil
 		}
 		assignment := map[string][]byte{}
 		for _, gm := range g.members {
 			assignment[gm.id] = gm.assignment
 		}
-		if err := s.storeGroupLocked(g, assignment, now); err != nil {
-			// Keep the old member id, which the log still has.
+		// Keep the old member id, which the log still has, if the write
+		// fails.
+		revert := func(err error, now time.Time) {
 			g.updateMember(m, oldProtocols, oldRebalance, oldSession, nil)
 			g.replaceStaticMember(instance, newID, oldID)
 			m.deadline = now.Add(time.Duration(m.sessionTimeoutMs) * time.Millisecond)
@@ -253,27 +266,44 @@ func (s *shard) replaceStaticMemberLocked(g *group, oldID, newID string, req Joi
 				Err: groupAppendError(err), Generation: g.generation,
 				ProtocolType: strPtr(g.protocolType), ProtocolName: strPtr(g.protocolName), Leader: oldLeader,
 			})
-			return f
 		}
-		res := JoinResult{
-			MemberID: newID, Generation: g.generation,
-			ProtocolType: strPtr(g.protocolType), ProtocolName: strPtr(g.protocolName),
-			// Before KIP-814 the old leader id is returned so that a
-			// restarted leader does not compute an assignment a Stable
-			// group would ignore.
-			Leader: oldLeader,
+		w, err := s.storeGroupLocked(g, assignment, now)
+		if err != nil {
+			revert(err, now)
+			return f, nil
 		}
-		if req.SupportsSkipAssignment {
-			res = s.joinResultLocked(g, newID, g.leader)
-			res.SkipAssignment = g.isLeader(newID)
-		}
-		s.answerJoinLocked(g, m, res)
-		s.c.logger.Info("static member rejoined without a rebalance", "group", g.id, "instance", instance, "member", newID, "generation", g.generation)
+		generation := g.generation
+		return f, &afterWrite{w: w, then: func(err error) {
+			if s.groups[g.id] != g || g.generation != generation || g.state != stateStable || g.members[newID] != m || m.join != f {
+				// The group moved on meanwhile; f was answered then
+				// (or will be by the rebalance now waiting for it).
+				return
+			}
+			now := s.c.clock.Now()
+			if err != nil {
+				revert(err, now)
+				return
+			}
+			res := JoinResult{
+				MemberID: newID, Generation: g.generation,
+				ProtocolType: strPtr(g.protocolType), ProtocolName: strPtr(g.protocolName),
+				// Before KIP-814 the old leader id is returned so that a
+				// restarted leader does not compute an assignment a Stable
+				// group would ignore.
+				Leader: oldLeader,
+			}
+			if req.SupportsSkipAssignment {
+				res = s.joinResultLocked(g, newID, g.leader)
+				res.SkipAssignment = g.isLeader(newID)
+			}
+			s.answerJoinLocked(g, m, res)
+			s.c.logger.Info("static member rejoined without a rebalance", "group", g.id, "instance", instance, "member", newID, "generation", g.generation)
+		}}
 	case stateCompletingRebalance:
 		// The leader may already have been given the old member id.
 		s.prepareRebalanceLocked(g, now, "static member rejoined during CompletingRebalance")
 	}
-	return f
+	return f, nil
 }
 
 // joinResultLocked is the current generation's JoinGroup answer for member
@@ -398,10 +428,12 @@ func (s *shard) completeJoinLocked(g *group, now time.Time) {
 		g.protocolName = ""
 		g.subscribed = g.computeSubscribed()
 		g.transition(stateEmpty, now)
-		if err := s.storeGroupLocked(g, nil, now); err != nil {
-			// The previous generation stays in the log; it has no live
-			// members, so nothing is lost.
+		// If this fails the previous generation stays in the log; it
+		// has no live members, so nothing is lost.
+		if w, err := s.storeGroupLocked(g, nil, now); err != nil {
 			s.c.logger.Warn("writing empty group metadata failed", "group", g.id, "generation", g.generation, "err", err)
+		} else {
+			s.watchLocked(w, "empty group metadata was not acknowledged", "group", g.id, "generation", g.generation)
 		}
 		s.c.logger.Info("group is now empty", "group", g.id, "generation", g.generation)
 		return

@@ -520,28 +520,32 @@ func TestGroupCooperativeRejoin(t *testing.T) {
 }
 
 // TestGroupAssignmentNeedsTheAppend: the leader's assignment reaches no
-// member unless it is in the log; when the append fails every waiting
-// member is told and the group rebalances.
+// member unless it is durable; when the write fails every waiting member
+// is told and the group rebalances.
 func TestGroupAssignmentNeedsTheAppend(t *testing.T) {
-	tc := newTestCoord(t, nil)
-	const g = "fragile"
-	ms := tc.rejoinAll(g, tc.stableGroup(g, 2, "t"), "t")
-	a, b := ms[0], ms[1]
-	fB := tc.sync(g, b, nil)
-	tc.store.logOf(g).failWith = ErrLogUnavailable
-	rA := done(t, tc.sync(g, a, map[string][]byte{a.id: []byte("x"), b.id: []byte("y")}))
-	rB := done(t, fB)
-	wantErr(t, "leader sync", rA.Err, ErrNotCoordinator)
-	wantErr(t, "follower sync", rB.Err, ErrNotCoordinator)
-	if len(rB.Assignment) != 0 {
-		t.Fatalf("follower got assignment %q that was never stored", rB.Assignment)
-	}
-	if d := tc.c.DescribeGroup(g); d.State != "PreparingRebalance" {
-		t.Fatalf("after the failed store: %s", d.State)
-	}
-	tc.store.logOf(g).failWith = nil
-	ms = tc.syncAll(g, tc.rejoinAll(g, ms, "t"))
-	if ms[0].generation != a.generation+1 {
-		t.Fatalf("generation %d after the retry", ms[0].generation)
+	for _, mode := range failModes {
+		t.Run(mode.name, func(t *testing.T) {
+			tc := newTestCoord(t, nil)
+			const g = "fragile"
+			ms := tc.rejoinAll(g, tc.stableGroup(g, 2, "t"), "t")
+			a, b := ms[0], ms[1]
+			fB := tc.sync(g, b, nil)
+			mode.set(tc.store.logOf(g), ErrLogUnavailable)
+			rA := done(t, tc.sync(g, a, map[string][]byte{a.id: []byte("x"), b.id: []byte("y")}))
+			rB := done(t, fB)
+			wantErr(t, "leader sync", rA.Err, ErrNotCoordinator)
+			wantErr(t, "follower sync", rB.Err, ErrNotCoordinator)
+			if len(rB.Assignment) != 0 {
+				t.Fatalf("follower got assignment %q that was never stored", rB.Assignment)
+			}
+			if d := tc.c.DescribeGroup(g); d.State != "PreparingRebalance" {
+				t.Fatalf("after the failed store: %s", d.State)
+			}
+			mode.set(tc.store.logOf(g), nil)
+			ms = tc.syncAll(g, tc.rejoinAll(g, ms, "t"))
+			if ms[0].generation != a.generation+1 {
+				t.Fatalf("generation %d after the retry", ms[0].generation)
+			}
+		})
 	}
 }

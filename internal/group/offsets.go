@@ -34,16 +34,11 @@ type CommitOffset struct {
 }
 
 // CommitOffsets validates the committer against the group and appends the
-// offsets to the log; they are acknowledged (nil errors) only once the
-// append has succeeded. It returns one error per offset.
+// offsets to the log; they are acknowledged (nil errors), and visible to
+// FetchOffsets, only once the append is durable. It returns one error per
+// offset.
 func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
-	fail := func(err error) []error {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
 	if len(req.Offsets) == 0 {
 		return errs
 	}
@@ -52,10 +47,37 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 		err = s.lock()
 	}
 	if err != nil {
-		return fail(err)
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
-	defer s.mu.Unlock()
-	now := c.clock.Now()
+	after := s.stageCommitLocked(req, errs)
+	s.mu.Unlock()
+	s.finish(after)
+	return errs
+}
+
+// stagedOffset is one offset of a commit waiting for its acknowledgement.
+type stagedOffset struct {
+	tp topicPartition
+	e  *offsetEntry
+}
+
+// stageCommitLocked validates req and appends its offsets, setting errs
+// for those it refuses. The offsets are pending until the returned write
+// completes, which installs them and sets the errors of the others; nil if
+// nothing was appended.
+func (s *shard) stageCommitLocked(req CommitRequest, errs []error) *afterWrite {
+	fail := func(err error) *afterWrite {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return nil
+	}
+	now := s.c.clock.Now()
 	g := s.groups[req.Group]
 	if g == nil {
 		if req.Generation >= 0 {
@@ -79,20 +101,16 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 			m.deadline = now.Add(time.Duration(m.sessionTimeoutMs) * time.Millisecond)
 		}
 	}
-	type pending struct {
-		tp topicPartition
-		e  *offsetEntry
-	}
 	var (
-		recs    []keyValue
-		entries []pending
+		recs   []keyValue
+		staged []stagedOffset
 	)
 	for i, o := range req.Offsets {
 		md := ""
 		if o.Metadata != nil {
 			md = *o.Metadata
 		}
-		if len(md) > c.cfg.MaxMetadataBytes {
+		if len(md) > s.c.cfg.MaxMetadataBytes {
 			errs[i] = ErrMetadataTooLarge
 			continue
 		}
@@ -105,24 +123,54 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 		}
 		tp := topicPartition{o.Topic, o.Partition}
 		recs = append(recs, keyValue{offsetKey(g.id, tp.topic, tp.partition), offsetValue(e)})
-		entries = append(entries, pending{tp, e})
+		staged = append(staged, stagedOffset{tp, e})
 	}
 	if len(recs) == 0 {
-		return errs
+		return nil
 	}
-	if err := s.appendLocked(recs, now); err != nil {
-		err = commitAppendError(err)
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
+	w, err := s.appendLocked(recs, now)
+	if err != nil {
+		return fail(commitAppendError(err))
+	}
+	for i, so := range staged {
+		so.e.logOffset = w.base + int64(i)
+		pc := g.pendingCommits[so.tp]
+		if pc == nil {
+			pc = &pendingCommit{floor: -1}
+			g.pendingCommits[so.tp] = pc
 		}
-		return errs
+		pc.n++
 	}
-	for _, p := range entries {
-		g.offsets[p.tp] = p.e
+	return &afterWrite{w: w, then: func(err error) {
+		s.installCommitLocked(g, staged, err)
+		if err != nil {
+			fail(commitAppendError(err))
+		}
+	}}
+}
+
+// installCommitLocked ends the wait of staged offsets of g: if their write
+// succeeded they replace the cached ones, unless the group was deleted
+// meanwhile or a tombstone or commit of the same partition followed them in
+// the log (as a replay of the log would decide). A failed write changes no
+// offset.
+func (s *shard) installCommitLocked(g *group, staged []stagedOffset, err error) {
+	if s.groups[g.id] != g {
+		return // unloaded, or deleted (with tombstones for these offsets)
 	}
-	return errs
+	for _, so := range staged {
+		pc := g.pendingCommits[so.tp]
+		if pc == nil {
+			continue // not pending: cannot happen while g is current
+		}
+		if cur := g.offsets[so.tp]; err == nil && so.e.logOffset > pc.floor && (cur == nil || cur.logOffset < so.e.logOffset) {
+			g.offsets[so.tp] = so.e
+		}
+		if pc.n--; pc.n == 0 {
+			delete(g.pendingCommits, so.tp)
+		}
+	}
+	s.dropIfUnusedLocked(g)
 }
 
 // validateCommit applies Kafka's rules: outside group management (generation
@@ -158,9 +206,10 @@ type FetchedOffset struct {
 }
 
 // FetchOffsets returns the group's committed offsets of partitions, or of
-// every partition it has committed when all is set. Commits are never
-// pending (they are applied after their append, under the shard lock), so
-// OffsetFetch's RequireStable has nothing to wait for.
+// every partition it has committed when all is set. Commits whose write is
+// not yet acknowledged are not returned: as in Kafka, only pending
+// transactional commits (which do not exist here) make OffsetFetch's
+// RequireStable answer UNSTABLE_OFFSET_COMMIT.
 func (c *Coordinator) FetchOffsets(groupID string, partitions []TopicPartition, all bool) ([]FetchedOffset, error) {
 	none := func() []FetchedOffset {
 		out := make([]FetchedOffset, 0, len(partitions))
@@ -207,7 +256,7 @@ func (c *Coordinator) FetchOffsets(groupID string, partitions []TopicPartition, 
 // loses any; a live consumer group only those of topics no member
 // subscribes to (GROUP_SUBSCRIBED_TO_TOPIC for the others); other live
 // groups none (NON_EMPTY_GROUP). It returns one error per partition and
-// the group-level error.
+// the group-level error, once the tombstones are acknowledged.
 func (c *Coordinator) DeleteOffsets(groupID string, partitions []TopicPartition) ([]error, error) {
 	if groupID == "" {
 		return nil, ErrInvalidGroupID
@@ -219,18 +268,30 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions []TopicPartition)
 	case s == nil:
 		return nil, ErrGroupNotFound
 	}
-	defer s.mu.Unlock()
-	now := c.clock.Now()
+	errs, w, err := s.deleteOffsetsLocked(groupID, partitions)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.await(w); err != nil {
+		return nil, groupAppendError(err)
+	}
+	return errs, nil
+}
+
+// deleteOffsetsLocked applies DeleteOffsets; the write is yet to be
+// acknowledged.
+func (s *shard) deleteOffsetsLocked(groupID string, partitions []TopicPartition) ([]error, write, error) {
 	g := s.groups[groupID]
 	if g == nil {
-		return nil, ErrGroupNotFound
+		return nil, write{}, ErrGroupNotFound
 	}
 	errs := make([]error, len(partitions))
 	switch g.state {
 	case stateEmpty:
 	case statePreparingRebalance, stateCompletingRebalance, stateStable:
 		if g.protocolType != consumerProtocolType {
-			return nil, ErrNonEmptyGroup
+			return nil, write{}, ErrNonEmptyGroup
 		}
 		for i, tp := range partitions {
 			if g.isSubscribed(tp.Topic) {
@@ -242,13 +303,14 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions []TopicPartition)
 	seen := map[topicPartition]bool{}
 	for i, tp := range partitions {
 		k := topicPartition{tp.Topic, tp.Partition}
-		if errs[i] == nil && g.offsets[k] != nil && !seen[k] {
+		if errs[i] == nil && g.holds(k) && !seen[k] {
 			seen[k] = true
 			drop = append(drop, k)
 		}
 	}
-	if err := s.dropOffsetsLocked(g, drop, false, now); err != nil {
-		return nil, groupAppendError(err)
+	w, err := s.dropOffsetsLocked(g, drop, false, s.c.clock.Now())
+	if err != nil {
+		return nil, write{}, groupAppendError(err)
 	}
-	return errs, nil
+	return errs, w, nil
 }

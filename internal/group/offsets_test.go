@@ -98,25 +98,41 @@ func TestGroupCommitValidation(t *testing.T) {
 	}
 }
 
+// failModes are the two ways a write fails: its append, or its
+// acknowledgement (the records are in the log, but not durable).
+var failModes = []struct {
+	name string
+	set  func(l *memLog, err error)
+}{
+	{"AppendFails", func(l *memLog, err error) { l.failWith = err }},
+	{"AckFails", func(l *memLog, err error) { l.ackErr = err }},
+}
+
 // TestGroupCommitNeedsTheAppend: a commit is acknowledged only once its
-// records are in the log; a failed append changes nothing.
+// records are durable; a failed write changes no cached offset.
 func TestGroupCommitNeedsTheAppend(t *testing.T) {
-	tc := newTestCoord(t, nil)
-	wantErr(t, "first commit", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 1)))[0], nil)
-	log := tc.store.logOf("g")
-	log.failWith = ErrLogUnavailable
-	wantErr(t, "commit with a failing log", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 2)))[0], ErrNotCoordinator)
-	log.failWith = ErrRecordTooLarge
-	wantErr(t, "commit too large for the log", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 3)))[0], ErrInvalidCommitSize)
-	log.failWith = nil
-	if got := tc.offsetOf("g", "t", 0); got != 1 {
-		t.Fatalf("offset %d after failed appends, want 1", got)
-	}
-	// A refused commit to a fresh group leaves no group.
-	tc.store.logOf("h").failWith = ErrLogUnavailable
-	tc.c.CommitOffsets(commit("h", -1, "", at("t", 0, 2)))
-	if d := tc.c.DescribeGroup("h"); !d.NotFound {
-		t.Fatalf("failed first commit left %+v", d)
+	for _, mode := range failModes {
+		t.Run(mode.name, func(t *testing.T) {
+			tc := newTestCoord(t, nil)
+			wantErr(t, "first commit", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 1)))[0], nil)
+			log := tc.store.logOf("g")
+			mode.set(log, ErrLogUnavailable)
+			wantErr(t, "commit with a failing log", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 2)))[0], ErrNotCoordinator)
+			if mode.name == "AppendFails" {
+				mode.set(log, ErrRecordTooLarge)
+				wantErr(t, "commit too large for the log", tc.c.CommitOffsets(commit("g", -1, "", at("t", 0, 3)))[0], ErrInvalidCommitSize)
+			}
+			mode.set(log, nil)
+			if got := tc.offsetOf("g", "t", 0); got != 1 {
+				t.Fatalf("offset %d after failed writes, want 1", got)
+			}
+			// A refused commit to a fresh group leaves no group.
+			mode.set(tc.store.logOf("h"), ErrLogUnavailable)
+			tc.c.CommitOffsets(commit("h", -1, "", at("t", 0, 2)))
+			if d := tc.c.DescribeGroup("h"); !d.NotFound {
+				t.Fatalf("failed first commit left %+v", d)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -21,6 +22,12 @@ type shard struct {
 	partition int32
 	log       Log
 
+	// ctx ends every wait for an acknowledgement when the shard unloads;
+	// watches are the goroutines that wait for background writes.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	watches sync.WaitGroup
+
 	mu       sync.Mutex
 	loading  bool // being replayed: requests get COORDINATOR_LOAD_IN_PROGRESS
 	unloaded bool // resigned: requests get NOT_COORDINATOR
@@ -28,7 +35,8 @@ type shard struct {
 }
 
 func newShard(c *Coordinator, p int32, log Log) *shard {
-	return &shard{c: c, partition: p, log: log, loading: true, groups: map[string]*group{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &shard{c: c, partition: p, log: log, ctx: ctx, cancel: cancel, loading: true, groups: map[string]*group{}}
 }
 
 // lock takes s.mu if the shard is serving; on error it is not held.
@@ -45,26 +53,24 @@ func (s *shard) lock() error {
 	return nil
 }
 
-// append writes recs as one batch. s.mu must be held.
-func (s *shard) appendLocked(recs []keyValue, now time.Time) error {
-	_, err := s.log.Append(encodeBatch(recs, now.UnixMilli()))
-	return err
-}
-
-// storeGroupLocked writes g's metadata with the given assignment.
-func (s *shard) storeGroupLocked(g *group, assignment map[string][]byte, now time.Time) error {
-	return s.appendLocked([]keyValue{{groupKey(g.id), groupValue(g, assignment)}}, now)
-}
-
-// unload resigns the shard: waiting requests are answered NOT_COORDINATOR
-// and the groups are dropped from memory.
+// unload resigns the shard: waiting requests are answered NOT_COORDINATOR,
+// waits for acknowledgements end, and the groups are dropped from memory.
+// It returns once the goroutines watching background writes have ended.
+// No lock may be held.
 func (s *shard) unload() {
+	s.markUnloaded()
+	s.watches.Wait()
+}
+
+// markUnloaded is unload but for waiting on the watches.
+func (s *shard) markUnloaded() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unloaded {
 		return
 	}
 	s.unloaded = true
+	s.cancel()
 	for _, g := range s.groups {
 		for _, m := range g.members {
 			if m.join != nil {
@@ -140,7 +146,7 @@ func (s *shard) replay() (map[string]*group, error) {
 				unknown++
 				return
 			}
-			e := &offsetEntry{offset: ov.Offset, leaderEpoch: -1, metadata: ov.Metadata, commitTime: ov.CommitTimestamp, expireTime: -1}
+			e := &offsetEntry{offset: ov.Offset, leaderEpoch: -1, metadata: ov.Metadata, commitTime: ov.CommitTimestamp, expireTime: -1, logOffset: -1}
 			if ov.Version >= 3 {
 				e.leaderEpoch = ov.LeaderEpoch
 			}
@@ -286,7 +292,8 @@ func (s *shard) checkDeadlinesLocked(g *group, now time.Time) {
 }
 
 // expireOffsets applies offsets.retention.minutes, as Kafka's periodic
-// cleanup does, and drops groups left Empty without offsets.
+// cleanup does, and drops groups left Empty without offsets. It does not
+// wait for the tombstones' acknowledgement.
 func (s *shard) expireOffsets(now time.Time) {
 	if s.lock() != nil {
 		return
@@ -295,20 +302,23 @@ func (s *shard) expireOffsets(now time.Time) {
 	for _, id := range s.groupIDsLocked() {
 		g := s.groups[id]
 		expired := g.expiredOffsets(now, s.c.cfg.OffsetsRetention)
-		if len(expired) == 0 && !(g.state == stateEmpty && len(g.offsets) == 0) {
+		if len(expired) == 0 && !(g.state == stateEmpty && g.holdsOnly(nil)) {
 			continue
 		}
-		if err := s.dropOffsetsLocked(g, expired, false, now); err != nil {
+		w, err := s.dropOffsetsLocked(g, expired, false, now)
+		if err != nil {
 			s.c.logger.Warn("writing tombstones for expired offsets failed; retrying at the next check", "group", id, "err", err)
 			continue
 		}
+		s.watchLocked(w, "tombstones for expired offsets were not acknowledged", "group", id)
 		if len(expired) > 0 {
 			s.c.logger.Info("expired committed offsets", "group", id, "offsets", len(expired))
 		}
 	}
 }
 
-// deleteTopic drops every offset of topic.
+// deleteTopic drops every offset of topic. It does not wait for the
+// tombstones' acknowledgement.
 func (s *shard) deleteTopic(topic string) {
 	if s.lock() != nil {
 		return
@@ -317,27 +327,28 @@ func (s *shard) deleteTopic(topic string) {
 	now := s.c.clock.Now()
 	for _, id := range s.groupIDsLocked() {
 		g := s.groups[id]
-		var tps []topicPartition
-		for tp := range g.offsets {
-			if tp.topic == topic {
-				tps = append(tps, tp)
-			}
-		}
+		tps := g.heldOffsets(func(tp topicPartition) bool { return tp.topic == topic })
 		if len(tps) == 0 {
 			continue
 		}
-		sortTPs(tps)
-		if err := s.dropOffsetsLocked(g, tps, false, now); err != nil {
+		w, err := s.dropOffsetsLocked(g, tps, false, now)
+		if err != nil {
 			s.c.logger.Warn("dropping a deleted topic's committed offsets failed", "group", id, "topic", topic, "err", err)
+			continue
 		}
+		s.watchLocked(w, "tombstones for a deleted topic's committed offsets were not acknowledged", "group", id, "topic", topic)
 	}
 }
 
-// dropOffsetsLocked writes tombstones for tps (which g holds), and for the
-// group itself when deleteGroup is set or it is left Empty without offsets,
-// then applies them. Nothing changes if the write fails.
-func (s *shard) dropOffsetsLocked(g *group, tps []topicPartition, deleteGroup bool, now time.Time) error {
-	dead := deleteGroup || g.state == stateEmpty && len(g.offsets) == len(tps)
+// dropOffsetsLocked writes tombstones for tps (of which g has offsets,
+// committed or pending), and for the group itself when deleteGroup is set
+// or it is left Empty without offsets, then applies them at once, before
+// their acknowledgement, as Kafka does: the cache follows the leader's log,
+// and the commits of tps still waiting will not be installed. Nothing
+// changes if the append fails. The caller waits for the returned write, or
+// watches it.
+func (s *shard) dropOffsetsLocked(g *group, tps []topicPartition, deleteGroup bool, now time.Time) (write, error) {
+	dead := deleteGroup || g.state == stateEmpty && g.holdsOnly(tps)
 	recs := make([]keyValue, 0, len(tps)+1)
 	for _, tp := range tps {
 		recs = append(recs, keyValue{key: offsetKey(g.id, tp.topic, tp.partition)})
@@ -346,25 +357,30 @@ func (s *shard) dropOffsetsLocked(g *group, tps []topicPartition, deleteGroup bo
 	if dead && g.generation > 0 {
 		recs = append(recs, keyValue{key: groupKey(g.id)})
 	}
+	var w write
 	if len(recs) > 0 {
-		if err := s.appendLocked(recs, now); err != nil {
-			return err
+		var err error
+		if w, err = s.appendLocked(recs, now); err != nil {
+			return write{}, err
 		}
 	}
-	for _, tp := range tps {
+	for i, tp := range tps {
 		delete(g.offsets, tp)
+		if pc := g.pendingCommits[tp]; pc != nil {
+			pc.floor = w.base + int64(i)
+		}
 	}
 	if dead {
 		g.transition(stateDead, now)
 		delete(s.groups, g.id)
 	}
-	return nil
+	return w, nil
 }
 
 // dropIfUnusedLocked forgets a group created by a request that ended up
 // adding nothing to it.
 func (s *shard) dropIfUnusedLocked(g *group) {
-	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.state == stateEmpty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && g.holdsOnly(nil) {
 		delete(s.groups, g.id)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/partition"
@@ -24,10 +23,18 @@ type Store interface {
 }
 
 // Log is one partition of the offsets topic as its coordinator sees it.
+//
+// Append is called with the shard's lock held, so that the log holds a
+// shard's records in the order its state changes were decided: it may take
+// the partition's own locks but must not wait for replication or an fsync.
+// The wait for durability is Ack.Wait, which the coordinator calls with no
+// lock held.
 type Log interface {
-	// Append appends one batch and returns its base offset. Errors wrap
-	// ErrRecordTooLarge or ErrLogUnavailable.
-	Append(batch []byte) (int64, error)
+	// Append appends one batch and returns its base offset and its
+	// acknowledgement, without waiting for it. Errors wrap
+	// ErrRecordTooLarge or ErrLogUnavailable; on error nothing was
+	// appended.
+	Append(batch []byte) (base int64, ack Ack, err error)
 	// Read returns whole batches starting at or before offset from (at
 	// least one if any is there), at most about maxBytes, appending them
 	// to dst.
@@ -35,6 +42,17 @@ type Log interface {
 	// StartOffset and EndOffset bound the log.
 	StartOffset() int64
 	EndOffset() int64
+}
+
+// Ack is the acknowledgement of one appended batch.
+type Ack interface {
+	// Wait returns nil once the batch is durable by the partition's
+	// rules (acks=all: the ISR has it), or an error if it cannot become
+	// so (leadership lost, storage failure: wrapping ErrLogUnavailable)
+	// or ctx ends first (wrapping ctx.Err()). The coordinator calls it
+	// once per append, from any goroutine, with ctx bounded by
+	// offsets.commit.timeout.ms and cancelled when the shard unloads.
+	Wait(ctx context.Context) error
 }
 
 // BrokerStore is the Store of a broker's own __consumer_offsets topic.
@@ -72,27 +90,37 @@ type brokerLog struct {
 	p *partition.Partition
 }
 
-func (l brokerLog) Append(batch []byte) (int64, error) {
+func (l brokerLog) Append(batch []byte) (int64, Ack, error) {
 	h, err := record.Validate(batch)
 	if err != nil {
-		return -1, fmt.Errorf("group: encoded an invalid batch: %w", err) // a bug here, not the log's
+		return -1, nil, fmt.Errorf("group: encoded an invalid batch: %w", err) // a bug here, not the log's
 	}
-	// Acknowledged only once the ISR has it (acks=all), so that a commit
-	// survives a failover of the coordinator.
+	// acks=all, so that a write survives a failover of the coordinator;
+	// the acknowledgement (fsync, ISR) is waited for without the shard's
+	// lock.
 	ack, err := l.p.Produce(batch, &h, partition.AcksAll, l.t.AppendConfig())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err = ack.Wait(ctx)
-		cancel()
+	if err != nil {
+		return -1, nil, logError(err)
 	}
-	switch {
-	case err == nil:
-		return ack.Result.BaseOffset, nil
-	case errors.Is(err, partition.ErrMessageTooLarge):
-		return -1, fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
-	default:
-		return -1, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
+	return ack.Result.BaseOffset, brokerAck{ack}, nil
+}
+
+// brokerAck is the partition's acknowledgement in the Store's errors.
+type brokerAck struct{ ack partition.Ack }
+
+func (a brokerAck) Wait(ctx context.Context) error {
+	if err := a.ack.Wait(ctx); err != nil {
+		return logError(err)
 	}
+	return nil
+}
+
+// logError wraps a partition's error in the Store's.
+func logError(err error) error {
+	if errors.Is(err, partition.ErrMessageTooLarge) {
+		return fmt.Errorf("%w: %w", ErrRecordTooLarge, err)
+	}
+	return fmt.Errorf("%w: %w", ErrLogUnavailable, err)
 }
 
 func (l brokerLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) {
@@ -108,10 +136,6 @@ func (l brokerLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) 
 	}
 	return dst, nil
 }
-
-// commitTimeout bounds the wait for the ISR under a group write, as
-// offsets.commit.timeout.ms does in Kafka (default 5 s).
-const commitTimeout = 5 * time.Second
 
 func (l brokerLog) StartOffset() int64 { return l.p.LogStartOffset() }
 func (l brokerLog) EndOffset() int64   { return l.p.LogEndOffset() }

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -32,30 +33,92 @@ func (c *manualClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memLog is an in-memory partition log; failWith makes appends fail.
+// memLog is an in-memory partition log. failWith makes appends fail,
+// ackErr their acknowledgements; hold keeps an acknowledgement back.
 type memLog struct {
 	mu       sync.Mutex
 	batches  [][]byte
 	next     int64
 	failWith error
+	ackErr   error
+	holds    []*hold // for the next appends, in order
+	waits    int     // acknowledgements being waited for
 }
 
-func (l *memLog) Append(batch []byte) (int64, error) {
+// hold keeps the acknowledgement of one append back until released.
+type hold struct {
+	waiting  chan struct{} // closed once the writer waits for it
+	released chan struct{}
+	once     sync.Once
+}
+
+// hold makes the acknowledgement of the next append not held yet wait
+// for h.release (or the waiter's context).
+func (l *memLog) hold() *hold {
+	h := &hold{waiting: make(chan struct{}), released: make(chan struct{})}
+	l.mu.Lock()
+	l.holds = append(l.holds, h)
+	l.mu.Unlock()
+	return h
+}
+
+func (h *hold) release() { h.once.Do(func() { close(h.released) }) }
+
+// waitsNow is how many acknowledgements are being waited for.
+func (l *memLog) waitsNow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waits
+}
+
+func (l *memLog) Append(batch []byte) (int64, Ack, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failWith != nil {
-		return -1, l.failWith
+		return -1, nil, l.failWith
 	}
 	h, err := record.Validate(batch)
 	if err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	b := append([]byte(nil), batch...)
 	record.SetBaseOffset(b, l.next)
 	base := l.next
 	l.next += int64(h.NumRecords)
 	l.batches = append(l.batches, b)
-	return base, nil
+	ack := &memAck{l: l, err: l.ackErr}
+	if len(l.holds) > 0 {
+		ack.hold, l.holds = l.holds[0], l.holds[1:]
+	}
+	return base, ack, nil
+}
+
+// memAck is a memLog append's acknowledgement: err, at once unless held.
+type memAck struct {
+	l    *memLog
+	hold *hold
+	err  error
+}
+
+func (a *memAck) Wait(ctx context.Context) error {
+	if a.hold == nil {
+		return a.err
+	}
+	a.l.mu.Lock()
+	a.l.waits++
+	a.l.mu.Unlock()
+	defer func() {
+		a.l.mu.Lock()
+		a.l.waits--
+		a.l.mu.Unlock()
+	}()
+	close(a.hold.waiting)
+	select {
+	case <-a.hold.released:
+		return a.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (l *memLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) {

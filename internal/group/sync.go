@@ -26,7 +26,8 @@ type SyncResult struct {
 }
 
 // SyncGroup hands the leader's assignment to the members. A member's answer
-// comes once the leader's assignment is stored.
+// comes once the leader's assignment is durable; the leader's call returns
+// then.
 func (c *Coordinator) SyncGroup(req SyncRequest) *Future[SyncResult] {
 	fail := func(err error) *Future[SyncResult] { return completedFuture(SyncResult{Err: err}) }
 	if req.Group == "" {
@@ -43,8 +44,15 @@ func (c *Coordinator) SyncGroup(req SyncRequest) *Future[SyncResult] {
 	case s == nil:
 		return fail(ErrUnknownMemberID)
 	}
-	defer s.mu.Unlock()
-	now := c.clock.Now()
+	f, after := s.syncLocked(req)
+	s.mu.Unlock()
+	s.finish(after)
+	return f
+}
+
+func (s *shard) syncLocked(req SyncRequest) (*Future[SyncResult], *afterWrite) {
+	fail := func(err error) (*Future[SyncResult], *afterWrite) { return completedFuture(SyncResult{Err: err}), nil }
+	now := s.c.clock.Now()
 	g := s.groups[req.Group]
 	if g == nil {
 		return fail(ErrUnknownMemberID)
@@ -73,7 +81,7 @@ func (c *Coordinator) SyncGroup(req SyncRequest) *Future[SyncResult] {
 	case stateStable:
 		delete(g.pendingSync, m.id)
 		m.deadline = now.Add(time.Duration(m.sessionTimeoutMs) * time.Millisecond)
-		return completedFuture(SyncResult{ProtocolType: strPtr(g.protocolType), ProtocolName: strPtr(g.protocolName), Assignment: m.assignment})
+		return completedFuture(SyncResult{ProtocolType: strPtr(g.protocolType), ProtocolName: strPtr(g.protocolName), Assignment: m.assignment}), nil
 	}
 	// CompletingRebalance.
 	f := newFuture[SyncResult]()
@@ -83,7 +91,7 @@ func (c *Coordinator) SyncGroup(req SyncRequest) *Future[SyncResult] {
 	m.sync = f
 	delete(g.pendingSync, m.id)
 	if !g.isLeader(m.id) {
-		return f
+		return f, nil
 	}
 	assignment := make(map[string][]byte, len(g.members))
 	for _, gm := range g.members {
@@ -93,18 +101,37 @@ func (c *Coordinator) SyncGroup(req SyncRequest) *Future[SyncResult] {
 		}
 		assignment[gm.id] = a
 	}
-	if err := s.storeGroupLocked(g, assignment, now); err != nil {
-		s.c.logger.Warn("storing the group assignment failed; rebalancing again", "group", g.id, "generation", g.generation, "err", err)
-		s.resetAssignmentLocked(g, groupAppendError(err), now)
-		s.maybePrepareRebalanceLocked(g, now, "storing the assignment failed")
-		return f
+	w, err := s.storeGroupLocked(g, assignment, now)
+	if err != nil {
+		s.assignmentFailedLocked(g, err, now)
+		return f, nil
 	}
-	for _, gm := range g.members {
-		gm.assignment = assignment[gm.id]
-	}
-	s.propagateLocked(g, nil, now)
-	g.transition(stateStable, now)
-	return f
+	// The group stays CompletingRebalance until the write completes: the
+	// members' SyncGroups wait for it.
+	generation := g.generation
+	return f, &afterWrite{w: w, then: func(err error) {
+		if s.groups[g.id] != g || g.state != stateCompletingRebalance || g.generation != generation {
+			return // the group moved on (and answered the waiting members)
+		}
+		now := s.c.clock.Now()
+		if err != nil {
+			s.assignmentFailedLocked(g, err, now)
+			return
+		}
+		for _, gm := range g.members {
+			gm.assignment = assignment[gm.id]
+		}
+		s.propagateLocked(g, nil, now)
+		g.transition(stateStable, now)
+	}}
+}
+
+// assignmentFailedLocked answers the members waiting in SyncGroup with the
+// error of the failed write of the assignment, and rebalances.
+func (s *shard) assignmentFailedLocked(g *group, err error, now time.Time) {
+	s.c.logger.Warn("storing the group assignment failed; rebalancing again", "group", g.id, "generation", g.generation, "err", err)
+	s.resetAssignmentLocked(g, groupAppendError(err), now)
+	s.maybePrepareRebalanceLocked(g, now, "storing the assignment failed")
 }
 
 // resetAssignmentLocked clears every assignment and answers the waiting
