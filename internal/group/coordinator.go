@@ -59,10 +59,11 @@ type Options struct {
 	// Stopping, when closed, stops the background task and unloads every
 	// shard (the broker under the coordinator is closing).
 	Stopping <-chan struct{}
-	// Clustered: partitions of the offsets topic are elected and resigned
-	// by the cluster as their leadership moves (Elect, Resign); Load and
-	// topic creation elect none themselves.
-	Clustered bool
+	// SelfElect: Load and the creation of the offsets topic elect every
+	// partition at once (a store without a cluster, in tests). Otherwise
+	// partitions are elected and resigned by the cluster as their
+	// leadership moves (Elect, Resign).
+	SelfElect bool
 }
 
 // Coordinator is the group coordinator of one broker. Safe for concurrent
@@ -128,13 +129,13 @@ func New(cfg Config, store Store, o Options) *Coordinator {
 // b's configuration, that stops when b closes; deleting a topic drops its
 // committed offsets.
 func NewForBroker(b *broker.Broker, logger *slog.Logger) *Coordinator {
-	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping(), Clustered: true})
+	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping()})
 	b.OnTopicDeleted(c.TopicDeleted)
 	return c
 }
 
-// Load elects every partition of the offsets topic, if it exists, loading
-// each shard from its log. On a single broker this broker leads them all.
+// Load notes the offsets topic's partition count, if it exists, and with
+// SelfElect elects (loads) every partition.
 func (c *Coordinator) Load() error {
 	n := c.store.Partitions()
 	if n == 0 {
@@ -143,7 +144,7 @@ func (c *Coordinator) Load() error {
 	c.mu.Lock()
 	c.n = n
 	c.mu.Unlock()
-	for p := int32(0); p < n && !c.opts.Clustered; p++ {
+	for p := int32(0); p < n && c.opts.SelfElect; p++ {
 		if err := c.Elect(p); err != nil {
 			return err
 		}
@@ -281,7 +282,7 @@ func (c *Coordinator) ensureTopic() error {
 	c.mu.Lock()
 	c.n = got
 	c.mu.Unlock()
-	for p := int32(0); p < got && !c.opts.Clustered; p++ {
+	for p := int32(0); p < got && c.opts.SelfElect; p++ {
 		if err := c.Elect(p); err != nil {
 			c.logger.Error("electing a new __consumer_offsets partition", "partition", p, "err", err)
 			return fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, err)

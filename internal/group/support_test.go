@@ -235,7 +235,7 @@ func newTestCoord(t *testing.T, edit func(*Config)) *testCoord {
 func (tc *testCoord) open() {
 	tc.t.Helper()
 	seed := rand.NewChaCha8([32]byte{byte(tc.store.created), 1})
-	tc.c = New(tc.cfg, tc.store, Options{Clock: tc.clock, Logger: discard, Random: seed})
+	tc.c = New(tc.cfg, tc.store, Options{Clock: tc.clock, Logger: discard, Random: seed, SelfElect: true})
 	if err := tc.c.Load(); err != nil {
 		tc.t.Fatalf("Load: %v", err)
 	}
