@@ -595,3 +595,50 @@ func TestPartitionReplicaISRExpandUnderLoad(t *testing.T) {
 		t.Fatalf("f3 below the HW added: %v", isr)
 	}
 }
+
+// An acks=all batch appended by a leader that then loses leadership is never
+// acknowledged, even when the same broker leads again and the high
+// watermark passes its offsets, which by then hold another leader's
+// records (Kafka fails the delayed produce at the leader epoch change). On
+// the code before the produce contract, a wait started after the bounce
+// succeeded here.
+func TestPartitionAckFailsAcrossLeadershipBounce(t *testing.T) {
+	ns := newTrio(t, newFakeClock())
+	l, f2, f3 := ns[0], ns[1], ns[2]
+	all := []int32{1, 2, 3}
+	ack := produceAck(t, l.p, AcksAll) // offsets 0-1, on l only
+	// Node 2 leads epoch 2 and writes other records; l truncates and
+	// follows.
+	must(t, f2.p.BecomeLeader(2, all, all))
+	must(t, l.p.BecomeFollower(2, 2))
+	must(t, f3.p.BecomeFollower(2, 2))
+	must(t, l.p.TruncateTo(0))
+	produce(t, f2.p, 2) // offsets 0-3
+	catchUp(t, f2, l)
+	catchUp(t, f2, f3)
+	// l leads again in epoch 3; the ISR catches up, the HW passes 1.
+	must(t, l.p.BecomeLeader(3, all, all))
+	must(t, f2.p.BecomeFollower(3, 1))
+	must(t, f3.p.BecomeFollower(3, 1))
+	catchUp(t, l, f2)
+	catchUp(t, l, f3)
+	if hw := l.p.HighWatermark(); hw != 4 {
+		t.Fatalf("HW %d", hw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ack.Wait(ctx); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("the batch truncated away was acknowledged: %v", err)
+	}
+	// An acks=1 batch whose fsync is still due when leadership changes is
+	// not acknowledged either.
+	l.p.SetStorageOptions(storage.Options{SegmentBytes: 4096, IndexIntervalBytes: 256, FlushMessages: 1, FlushMs: math.MaxInt64})
+	ack = produceAck(t, l.p, AcksLeader)
+	if !ack.Pending() {
+		t.Fatal("flush.messages=1: nothing to wait for")
+	}
+	must(t, l.p.BecomeFollower(4, 2))
+	if err := ack.Wait(ctx); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("acks=1 after a leadership change: %v", err)
+	}
+}
