@@ -439,3 +439,37 @@ func TestHandlersDynamicBrokerConfigReachesTopics(t *testing.T) {
 		t.Fatalf("after lowering message.max.bytes: error %d, want MESSAGE_TOO_LARGE", r.ErrorCode)
 	}
 }
+
+// An acks=0 produce gets no answer; when it failed (here: an unknown topic,
+// as for a broker that no longer leads) the broker closes the connection,
+// as Kafka does, so the producer refreshes its metadata instead of sending
+// on. Before, the error was dropped and the connection served on.
+func TestHandlersAcksZeroFailureClosesConnection(t *testing.T) {
+	tb := startBroker(t)
+	if _, err := tb.admin(t).CreateTopic(testCtx(t), 1, 1, nil, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(topic string) []byte {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks, req.TimeoutMillis = 0, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = recordtest.Simple(1, time.Now().UnixMilli()).Encode()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)
+	}
+	apiVersions := kmsg.NewRequestFormatter().AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 2)
+	for _, c := range []struct {
+		topic  string
+		closed bool
+	}{{"ok", false}, {"missing", true}} {
+		frames := append(produce(c.topic), apiVersions...)
+		_, err := rawRoundTrip(t, tb.addr, frames)
+		if closed := err != nil; closed != c.closed {
+			t.Errorf("acks=0 produce to %q: connection closed %v (%v), want %v", c.topic, closed, err, c.closed)
+		}
+	}
+}
