@@ -478,10 +478,18 @@ func (n *Node) waitImage(ctx context.Context, cond func(*controller.Image) bool)
 // this node holds it, fetchers stop, Raft shuts down.
 func (n *Node) Close(ctx context.Context) error {
 	n.controlledShutdown(ctx)
+	return n.leave(true)
+}
+
+// Abort leaves at once, as a crashed node would: no controlled shutdown, no
+// handing over of the quorum leadership (in-process tests of failures).
+func (n *Node) Abort() error { return n.leave(false) }
+
+func (n *Node) leave(handOver bool) error {
 	n.cancel()
 	n.wg.Wait()
 	n.repl.Close()
-	if n.IsController() && len(n.voters) > 1 {
+	if handOver && n.IsController() && len(n.voters) > 1 {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.logger.Info("no quorum leadership transfer", "err", err)
 		}

@@ -278,6 +278,22 @@ func (n *Node) Stop() error {
 	return err
 }
 
+// Abort stops the node as a crash would, as far as one process can: no
+// controlled shutdown and no quorum leadership hand-over, connections cut
+// at once. (Logs are still closed; SIGKILL tests use real processes.)
+func (n *Node) Abort() {
+	n.cl.Abort()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n.ctlSrv != nil {
+		n.ctlSrv.Shutdown(ctx)
+	}
+	n.srv.Shutdown(ctx)
+	n.groups.Close()
+	n.b.Close()
+	n.lock.release()
+}
+
 // quorumVoters is controller.quorum.voters, or this node alone (an
 // in-memory quorum, unless it has a controller listener).
 func quorumVoters(cfg *config.Broker) (map[int32]string, error) {
