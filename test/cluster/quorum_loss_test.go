@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestClusterTwoOfThreeDownRefusesWrites: with two of three brokers
@@ -89,4 +90,53 @@ func TestClusterTwoOfThreeDownRefusesWrites(t *testing.T) {
 	produceEach(t, c, "after", topic, parts, 30*time.Second, nil)
 	c.logf("writes acknowledged again %v after the cluster was back", time.Since(start).Round(time.Millisecond))
 	c.waitFullISR(adm, 30*time.Second, topic)
+}
+
+// TestClusterIdempotentProducerWithoutQuorum: with two of three brokers
+// down, an idempotent producer started against the survivor gets its
+// producer id at once (from the block the broker holds, no quorum round
+// trip) and its acks=all records fail within their delivery timeout (the
+// ISR is below min.insync.replicas), instead of neither succeeding nor
+// failing for minutes while InitProducerId hangs on the lost quorum.
+func TestClusterIdempotentProducerWithoutQuorum(t *testing.T) {
+	c := startCluster(t, 3, withSet("min.insync.replicas=2"))
+	adm := c.admin()
+	const topic = "pid-no-quorum"
+	c.createTopic(adm, topic, 3, 3, nil)
+	survivor := int32(1)
+	c.Kill(2)
+	c.Kill(3)
+
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionTimeoutMillis = 60000
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	resp, err := c.directClient(survivor).SeedBrokers()[0].Request(ctx, req)
+	cancel()
+	if err != nil {
+		t.Fatalf("InitProducerId to the survivor: %v", err)
+	}
+	if r := resp.(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 || r.ProducerID < 0 {
+		t.Fatalf("InitProducerId without a quorum: %v, id %d (after %v)", kerr.ErrorForCode(r.ErrorCode), r.ProducerID, time.Since(start))
+	}
+	c.logf("InitProducerId answered in %v without a quorum", time.Since(start).Round(time.Millisecond))
+
+	cl := c.client("idempotent-no-quorum",
+		kgo.SeedBrokers(c.node(survivor).KafkaAddr()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProduceRequestTimeout(2*time.Second),
+		kgo.RecordDeliveryTimeout(6*time.Second),
+	)
+	start = time.Now()
+	pctx, pcancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer pcancel()
+	err = cl.ProduceSync(pctx, &kgo.Record{Topic: topic, Value: []byte("refused")}).FirstErr()
+	took := time.Since(start)
+	if err == nil {
+		t.Fatalf("acks=all acknowledged with two of three brokers down")
+	}
+	if pctx.Err() != nil {
+		t.Fatalf("the idempotent producer neither succeeded nor failed within %v", took)
+	}
+	c.logf("idempotent acks=all record failed after %v: %v", took.Round(time.Millisecond), err)
 }
