@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -95,6 +96,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		if cfg, err = config.Load(config.LoadOptions{File: f.configFile, Sets: sets, Env: os.Environ()}); err != nil {
 			return err
 		}
+	}
+	if ig := cfg.IgnoredEnv(); len(ig) > 0 {
+		logger.Warn("ignoring environment variables that name no configuration key", "vars", strings.Join(ig, ","))
 	}
 	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
 	if err != nil {

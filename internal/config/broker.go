@@ -15,6 +15,8 @@ import (
 type Broker struct {
 	mu  sync.Mutex // serialises writers; readers never take it
 	cur atomic.Pointer[state]
+
+	ignoredEnv []string // GREGOR_* variables naming no key; set by Load
 }
 
 // layer holds the values one source sets, keyed by canonical key name (an

@@ -19,8 +19,11 @@ type LoadOptions struct {
 // Load builds the broker configuration from the built-in defaults, then the
 // file, then GREGOR_* environment variables, then the --set values, each
 // overriding the ones before (all of them are STATIC_BROKER_CONFIG). Unknown
-// keys, unknown GREGOR_* variables and invalid values are errors that name
-// the key.
+// keys (in the file or --set) and invalid values are errors that name the
+// key. A GREGOR_* variable that names no key is ignored (IgnoredEnv lists
+// them for a warning), as Kafka only warns about unknown keys: orchestrators
+// inject variables such as GREGOR_PORT or GREGOR_SERVICE_HOST into every
+// container of a namespace with a service named gregor.
 func Load(o LoadOptions) (*Broker, error) {
 	var batches [][]setting
 	if o.File != "" {
@@ -30,10 +33,7 @@ func Load(o LoadOptions) (*Broker, error) {
 		}
 		batches = append(batches, parseProperties(string(data), o.File))
 	}
-	env, err := envSettings(o.Env)
-	if err != nil {
-		return nil, err
-	}
+	env, ignored := envSettings(o.Env)
 	batches = append(batches, env)
 	for _, s := range o.Sets {
 		key, val, ok := strings.Cut(s, "=")
@@ -43,9 +43,9 @@ func Load(o LoadOptions) (*Broker, error) {
 		batches = append(batches, []setting{{key: strings.TrimSpace(key), value: val, origin: "--set"}})
 	}
 
-	b := &Broker{}
+	b := &Broker{ignoredEnv: ignored}
 	b.cur.Store(newState())
-	err = b.update(false, func(st *state) error {
+	err := b.update(false, func(st *state) error {
 		for _, batch := range batches {
 			if err := apply(st.static, batch); err != nil {
 				return err
@@ -59,10 +59,9 @@ func Load(o LoadOptions) (*Broker, error) {
 	return b, nil
 }
 
-// envSettings picks the GREGOR_* variables out of env. A GREGOR_* variable
-// that names no key is an error.
-func envSettings(env []string) ([]setting, error) {
-	var out []setting
+// envSettings picks the GREGOR_* variables out of env; those that name no
+// key are returned in ignored, sorted.
+func envSettings(env []string) (out []setting, ignored []string) {
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, envPrefix) {
@@ -70,15 +69,20 @@ func envSettings(env []string) ([]setting, error) {
 		}
 		key, ok := envKeys[strings.ToUpper(name)]
 		if !ok {
-			guess := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, envPrefix), "_", "."))
-			return nil, &Error{Key: guess, Origin: "environment variable " + name, Err: ErrUnknownKey}
+			ignored = append(ignored, name)
+			continue
 		}
 		out = append(out, setting{key: key, value: val, origin: "environment variable " + name})
 	}
 	// The environment has no order; sorting makes errors reproducible.
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out, nil
+	sort.Strings(ignored)
+	return out, ignored
 }
+
+// IgnoredEnv lists the GREGOR_* environment variables that named no
+// configuration key.
+func (b *Broker) IgnoredEnv() []string { return b.ignoredEnv }
 
 // parseProperties reads Java properties text: "key=value", "key: value" or
 // "key value"; "#" and "!" start comment lines; a line ending in an odd
