@@ -13,6 +13,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
 	"github.com/gregor-dev/gregor/internal/storage"
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 func openBroker(t *testing.T, dir string, fsys storage.FS, sets ...string) *Broker {
@@ -160,13 +161,13 @@ func TestBrokerRefusesAnotherNodesDataDir(t *testing.T) {
 }
 
 func TestBrokerWriteErrorIsSticky(t *testing.T) {
-	ffs := storage.NewFaultFS(storage.OS)
+	ffs := storagetest.NewFaultFS(storage.OS)
 	b := openBroker(t, t.TempDir(), ffs)
 	defer b.Close()
 	if _, _, err := b.CreateTopic(TopicSpec{Name: "w", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	ffs.InjectError(storage.OpWrite, "*.log", 1, errors.New("disk on fire"))
+	ffs.InjectError(storagetest.OpWrite, "*.log", 1, errors.New("disk on fire"))
 	if _, err := appendOne(t, b, "w", 0); !errors.Is(err, storage.ErrStorage) {
 		t.Fatalf("first append after the fault: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 // After a crash that lost the recovery point's progress (power loss before
@@ -96,7 +98,7 @@ func TestStorageRecoveryPointPersisted(t *testing.T) {
 func TestStorageGroupCommit(t *testing.T) {
 	o := testOpts(newClock())
 	o.FlushMessages = 1
-	ffs := NewFaultFS(OS)
+	ffs := storagetest.NewFaultFS(OS)
 	l := mustOpen(t, ffs, t.TempDir(), o)
 	defer l.Close()
 	const writers, each = 8, 25
@@ -122,10 +124,10 @@ func TestStorageGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := ffs.Count(OpSync, "*.log"); n > writers*each || n == 0 {
+	if n := ffs.Count(storagetest.OpSync, "*.log"); n > writers*each || n == 0 {
 		t.Fatalf("%d fsyncs for %d appends", n, writers*each)
 	}
-	t.Logf("%d fsyncs for %d appends", ffs.Count(OpSync, "*.log"), writers*each)
+	t.Logf("%d fsyncs for %d appends", ffs.Count(storagetest.OpSync, "*.log"), writers*each)
 }
 
 // Waiting for offsets that a truncation removed returns at once.

@@ -1,14 +1,17 @@
-package storage
+package storagetest
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
+
+	"github.com/gregor-dev/gregor/internal/storage/vfs"
 )
 
 // ErrInjected is the error FaultFS injects when none is given.
-var ErrInjected = errors.New("storage: injected fault")
+var ErrInjected = errors.New("storagetest: injected fault")
 
 // Op is a kind of file system operation FaultFS can fail or count.
 type Op int
@@ -23,13 +26,13 @@ const (
 	OpSyncDir
 )
 
-// FaultFS wraps an FS and fails chosen operations, for tests of this package
-// and of its users. Patterns use filepath.Match syntax against the file's
+// FaultFS wraps an FS and fails chosen operations, for tests of storage and
+// of its users. Patterns use filepath.Match syntax against the file's
 // base name ("*.log", "*.index", "leader-epoch-checkpoint*"). A failing write
 // first writes half its bytes, as a torn write would. It is safe for
 // concurrent use.
 type FaultFS struct {
-	base FS
+	base vfs.FS
 
 	mu     sync.Mutex
 	faults []*fault
@@ -49,7 +52,7 @@ type opName struct {
 }
 
 // NewFaultFS wraps base.
-func NewFaultFS(base FS) *FaultFS {
+func NewFaultFS(base vfs.FS) *FaultFS {
 	return &FaultFS{base: base, counts: make(map[opName]int64)}
 }
 
@@ -103,7 +106,7 @@ func (f *FaultFS) check(op Op, name string) error {
 	return nil
 }
 
-func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	if err := f.check(OpOpen, name); err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -141,8 +144,19 @@ func (f *FaultFS) SyncDir(dir string) error {
 	return f.base.SyncDir(dir)
 }
 
+// Chtimes passes through to the wrapped FS if it can set modification times
+// (the cleaner carries a segment's time over to its replacement).
+func (f *FaultFS) Chtimes(name string, atime, mtime time.Time) error {
+	if c, ok := f.base.(interface {
+		Chtimes(name string, atime, mtime time.Time) error
+	}); ok {
+		return c.Chtimes(name, atime, mtime)
+	}
+	return nil
+}
+
 type faultFile struct {
-	File
+	vfs.File
 	fs *FaultFS
 }
 
