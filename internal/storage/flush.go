@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 )
@@ -18,9 +19,19 @@ import (
 //
 // The recovery point ("durable") is the offset below which every batch is
 // known to be on disk. It is persisted in recovery-point-offset-checkpoint
-// (Kafka's name and layout) after a rolled segment is synced, at clean
-// shutdown and when the broker checkpoints; an unclean start rescans every
-// segment that ends above the persisted value.
+// (Kafka's name and layout), and an unclean start rescans every segment that
+// ends above the persisted value, so the persisted value must never exceed
+// what is durable. The log alone writes it, no caller has to:
+//   - raised after a rolled segment is synced (syncRolled). This is the
+//     periodic checkpoint: every segment below the active one gets it, and
+//     the active segment is rescanned after a crash anyway, so checkpointing
+//     more often (Kafka's log.flush.offset.checkpoint.interval.ms) would
+//     shorten no recovery;
+//   - at clean shutdown, and at Open once recovery has synced what it kept;
+//   - lowered by every truncation before the truncation touches a file and
+//     before anything can be appended above the truncation point
+//     (lowerRecoveryPoint), as Kafka lowers and checkpoints it when it
+//     truncates: a crash after the truncation rescans the segments above.
 type flushState struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when an fsync finishes; uses mu
@@ -31,9 +42,11 @@ type flushState struct {
 	rolls sync.WaitGroup // background syncs of rolled segments
 }
 
-func (f *flushState) init(durable int64) {
+// init starts the bookkeeping at Open: durable is the recovered log end,
+// saved the persisted recovery point (-1 if none).
+func (f *flushState) init(durable, saved int64) {
 	f.cond = sync.NewCond(&f.mu)
-	f.durable, f.saved = durable, durable
+	f.durable, f.saved = durable, saved
 }
 
 // advance raises the recovery point after a flush done under Log.mu.
@@ -43,12 +56,13 @@ func (f *flushState) advance(to int64) {
 	f.mu.Unlock()
 }
 
-// lower caps the recovery point after a truncation removed data above it.
-func (f *flushState) lower(to int64) {
-	f.mu.Lock()
-	f.durable = min(f.durable, to)
-	f.saved = min(f.saved, to)
-	f.mu.Unlock()
+// lowerRecoveryPoint caps the recovery point at to, the log end offset a
+// truncation is about to leave, and persists it before returning. The
+// truncation calls it under Log.mu before it changes any file, so no append
+// can write above to before the lowered value is on disk, and a crash in the
+// middle of the truncation rescans everything above to.
+func (l *Log) lowerRecoveryPoint(to int64) error {
+	return l.checkpointRecoveryPoint(to)
 }
 
 // RecoveryPoint is the offset below which every batch is durable.
@@ -117,18 +131,21 @@ func (l *Log) syncRolled(s *segment, end int64) {
 		s.release()
 	}
 	if err == nil {
-		err = l.CheckpointRecoveryPoint()
+		err = l.checkpointRecoveryPoint(math.MaxInt64)
 	}
 	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStorage) {
 		l.fail("sync rolled segment", err)
 	}
 }
 
-// CheckpointRecoveryPoint persists the recovery point if it moved.
-func (l *Log) CheckpointRecoveryPoint() error {
+// checkpointRecoveryPoint caps the recovery point at lowerTo
+// (math.MaxInt64: no cap) and persists it if it differs from the value last
+// persisted. A failure to persist fails the log.
+func (l *Log) checkpointRecoveryPoint(lowerTo int64) error {
 	f := &l.flush
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.durable = min(f.durable, lowerTo)
 	if f.durable == f.saved {
 		return nil
 	}

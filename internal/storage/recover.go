@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,8 +41,20 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	// Recovery leaves every batch on disk: clean shutdowns flushed, and
-	// the segments it rescanned it also synced.
-	l.flush.init(l.leo.Load())
+	// the segments it rescanned it also synced. The persisted recovery
+	// point follows the recovered log end now, up (after a crash) or down
+	// (recovery cut the log below it): left above it, it would make the
+	// next crash trust segments appended from here without rescanning them.
+	// (An absent checkpoint is safe, everything is rescanned: a new, empty
+	// log gets none until it has data.)
+	saved, leo := l.flush.saved, l.leo.Load()
+	l.flush.init(leo, saved)
+	if saved >= 0 || leo > 0 {
+		if err := l.checkpointRecoveryPoint(math.MaxInt64); err != nil {
+			l.close(false)
+			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		}
+	}
 	return l, nil
 }
 
@@ -131,7 +144,11 @@ func (l *Log) recover() error {
 	// After a crash, every segment that ends above the recovery point may
 	// hold data that never reached the disk: rescan those. (Without a
 	// checkpoint, all of them.)
-	recoveryPoint, _ := l.readRecoveryPoint()
+	recoveryPoint, ok := l.readRecoveryPoint()
+	l.flush.saved = -1
+	if ok {
+		l.flush.saved = recoveryPoint
+	}
 	for i, base := range bases {
 		s, missingIndex, err := openSegment(l.fs, l.dir, base, false)
 		if err != nil {
@@ -433,7 +450,7 @@ func (l *Log) close(marker bool) error {
 			errs = append(errs, l.failLocked("close", err))
 		} else if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := l.CheckpointRecoveryPoint(); err != nil {
+		} else if err := l.checkpointRecoveryPoint(math.MaxInt64); err != nil {
 			errs = append(errs, err)
 		} else if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
 			errs = append(errs, err)

@@ -72,6 +72,9 @@ func (l *Log) TruncateTo(off int64) error {
 		k++
 	}
 	if k == 0 || off < l.start.Load() {
+		if err := l.lowerRecoveryPoint(off); err != nil {
+			return err
+		}
 		return l.truncateFullyLocked(off)
 	}
 	s := segs[k-1]
@@ -87,9 +90,11 @@ func (l *Log) TruncateTo(off int64) error {
 	} else {
 		cut = end
 	}
+	if err := l.lowerRecoveryPoint(leo); err != nil {
+		return err
+	}
 	// Publish the shorter log before touching files.
 	l.leo.Store(leo)
-	l.flush.lower(leo)
 	l.cleanerTruncatedLocked(leo)
 	if k < len(segs) {
 		l.setSegmentsLocked(segs[:k:k])
@@ -131,7 +136,8 @@ func (l *Log) TruncateTo(off int64) error {
 }
 
 // truncateFullyLocked replaces every segment by an empty one at off, which
-// becomes the start offset and LEO.
+// becomes the start offset and LEO. Outside Open, the caller has lowered the
+// recovery point to off first (Open persists it once recovery is done).
 func (l *Log) truncateFullyLocked(off int64) error {
 	segs := l.segments()
 	for _, s := range segs { // free the names: one of them may be off's
@@ -144,7 +150,6 @@ func (l *Log) truncateFullyLocked(off int64) error {
 		return l.failLocked("truncate", err)
 	}
 	l.leo.Store(off)
-	l.flush.lower(off)
 	l.cleanerTruncatedLocked(off)
 	l.setSegmentsLocked([]*segment{s})
 	l.retireLocked(segs, true)
@@ -172,6 +177,9 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	}
 	if off < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, off)
+	}
+	if err := l.lowerRecoveryPoint(off); err != nil {
+		return err
 	}
 	if err := l.truncateFullyLocked(off); err != nil {
 		return err

@@ -1,0 +1,160 @@
+package storage
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/storagetest"
+)
+
+// Crash tests: a log runs on a storagetest.MemFS, and a CrashClone of it
+// is what a power loss would leave on disk.
+
+const crashDir = "/data/t-0"
+
+func noCrash() storagetest.CrashOptions { return storagetest.CrashOptions{} }
+
+// persistedRecoveryPoint reads recovery-point-offset-checkpoint from fs.
+func persistedRecoveryPoint(t testing.TB, fs FS) (int64, bool) {
+	t.Helper()
+	off, ok, err := ReadOffsetCheckpoint(fs, filepath.Join(crashDir, recoveryPointFile))
+	if err != nil {
+		t.Fatalf("reading the recovery point: %v", err)
+	}
+	return off, ok
+}
+
+// replicate appends, as a follower, batches of two records at offsets from
+// (inclusive) to to (exclusive) in leader epoch epoch, and returns them.
+func replicate(t testing.TB, l *Log, from, to int64, epoch int32) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for off := from; off < to; off += 2 {
+		b := makeBatch(t, 2, 1000+off, epoch, 100)
+		record.SetBaseOffset(b, off)
+		if err := l.AppendAssigned(b); err != nil {
+			t.Fatalf("AppendAssigned at %d: %v", off, err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// durableFollower is a follower log on m holding offsets [0, 120) in
+// several segments, all of it synced and the recovery point persisted at
+// 120, as the rolled segments' background syncs leave it.
+func durableFollower(t testing.TB, fs FS, o Options) (*Log, [][]byte) {
+	t.Helper()
+	l := mustOpen(t, fs, crashDir, o)
+	want := replicate(t, l, 0, 120, 1)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	l.flush.rolls.Wait()
+	if rp, _ := persistedRecoveryPoint(t, fs); rp != 120 || len(l.segments()) < 4 {
+		t.Fatalf("setup: recovery point %d, %d segments", rp, len(l.segments()))
+	}
+	return l, want
+}
+
+// Every operation that lowers the log end offset persists the lowered
+// recovery point before it returns: a crash right after it must not find a
+// recovery point above the log end (which would make the next Open trust
+// segments written later without rescanning them).
+func TestStorageTruncationPersistsRecoveryPoint(t *testing.T) {
+	cases := []struct {
+		name   string
+		op     func(t *testing.T, l *Log, m *storagetest.MemFS) *storagetest.MemFS // returns the FS to check
+		maxRP  int64
+		wantLE int64 // the log end offset after op
+	}{
+		{"TruncateTo", func(t *testing.T, l *Log, m *storagetest.MemFS) *storagetest.MemFS {
+			must(t, l.TruncateTo(30))
+			return m.CrashClone(noCrash())
+		}, 30, 30},
+		{"TruncateTo below the start offset", func(t *testing.T, l *Log, m *storagetest.MemFS) *storagetest.MemFS {
+			must(t, l.SetStartOffset(40))
+			must(t, l.TruncateTo(20))
+			return m.CrashClone(noCrash())
+		}, 20, 20},
+		{"TruncateFullyAndStartAt", func(t *testing.T, l *Log, m *storagetest.MemFS) *storagetest.MemFS {
+			must(t, l.TruncateFullyAndStartAt(10))
+			return m.CrashClone(noCrash())
+		}, 10, 10},
+		{"Open cutting a torn tail", func(t *testing.T, l *Log, m *storagetest.MemFS) *storagetest.MemFS {
+			// A disk that lost the end of the last segment although it
+			// was synced: recovery cuts the log below the checkpoint.
+			crash(l)
+			c := m.CrashClone(noCrash())
+			segs := l.segments()
+			last := segs[len(segs)-2] // the one before the empty active segment
+			must(t, c.Remove(segmentPath(crashDir, segs[len(segs)-1].base, logSuffix)))
+			must(t, c.SyncDir(crashDir))
+			f, err := c.OpenFile(segmentPath(crashDir, last.base, logSuffix), fileFlags, filePerm)
+			must(t, err)
+			fi, err := f.Stat()
+			must(t, err)
+			must(t, f.Truncate(fi.Size()-10))
+			must(t, f.Sync())
+			must(t, f.Close())
+			l2 := mustOpen(t, c, crashDir, l.opts)
+			if l2.EndOffset() >= 120 {
+				t.Fatalf("LEO %d after tearing the last batch", l2.EndOffset())
+			}
+			return c.CrashClone(noCrash())
+		}, 118, 118},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := storagetest.NewCrashableMem()
+			l, _ := durableFollower(t, m, testOpts(newClock()))
+			after := tc.op(t, l, m)
+			rp, ok := persistedRecoveryPoint(t, after)
+			if !ok || rp > tc.maxRP {
+				t.Fatalf("persisted recovery point %d (present %v) after the operation, want at most %d", rp, ok, tc.maxRP)
+			}
+			l2 := mustOpen(t, after, crashDir, testOpts(newClock()))
+			if l2.EndOffset() != tc.wantLE {
+				t.Fatalf("LEO %d after the crash, want %d", l2.EndOffset(), tc.wantLE)
+			}
+		})
+	}
+}
+
+// The follower sequence of the loss: truncate, replicate, roll, and lose
+// power before the rolled segment's background fsync. The data replicated
+// after the truncation never reached the disk; recovery must see that
+// rather than trust the segment for a recovery point checkpointed before
+// the truncation (which leaves offsets the log claims but cannot serve).
+func TestStorageFollowerCrashAfterTruncateReplicateRoll(t *testing.T) {
+	m := storagetest.NewCrashableMem()
+	ffs := storagetest.NewFaultFS(m)
+	o := testOpts(newClock())
+	l, want := durableFollower(t, ffs, o)
+	must(t, l.TruncateTo(30))
+	replicate(t, l, 30, 36, 2)
+	// The power goes before the rolled segment's fsync: model it by
+	// failing that fsync, so nothing after the truncation is synced.
+	ffs.InjectError(storagetest.OpSync, "*.log", 1, nil)
+	must(t, l.Roll())
+	l.flush.rolls.Wait()
+
+	l2 := mustOpen(t, m.CrashClone(noCrash()), crashDir, o)
+	if l2.EndOffset() != 30 {
+		t.Fatalf("LEO %d after the crash, want 30 (the replicated offsets were never synced)", l2.EndOffset())
+	}
+	equalBatches(t, readAll(t, l2, 0), want[:15])
+	// Replication resumes where the log really ends.
+	replicate(t, l2, 30, 40, 2)
+	if l2.EndOffset() != 40 {
+		t.Fatalf("LEO %d", l2.EndOffset())
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
