@@ -1,6 +1,10 @@
 package storage
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -157,4 +161,151 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rewriteFile replaces a file's contents on fs, durably.
+func rewriteFile(t testing.TB, fs FS, name string, data []byte) {
+	t.Helper()
+	f, err := fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
+	must(t, err)
+	_, err = f.Write(data)
+	must(t, errors.Join(err, f.Sync(), f.Close(), fs.SyncDir(filepath.Dir(name))))
+}
+
+// Recovery checks that each segment's last batch ends where the next
+// segment begins, for trusted segments too (below the recovery point, or
+// all of them after a clean shutdown), and cuts the log at the first break
+// as it does for a torn segment it rescans.
+func TestStorageRecoverSegmentContinuity(t *testing.T) {
+	// durableFollower's segments: [0,28) [28,56) [56,84) [84,112)
+	// [112,120) and the empty active one at 120.
+	segLog := func(base int64) string { return segmentPath(crashDir, base, logSuffix) }
+	cases := []struct {
+		name    string
+		damage  func(t *testing.T, fs *storagetest.MemFS)
+		wantLEO int64
+	}{
+		{"intact", func(t *testing.T, fs *storagetest.MemFS) {}, 120},
+		{"middle segment lost its last batch", func(t *testing.T, fs *storagetest.MemFS) {
+			data, err := fs.ReadFile(segLog(28))
+			must(t, err)
+			b := batchBoundsOf(t, data)
+			rewriteFile(t, fs, segLog(28), data[:b[len(b)-2]])
+		}, 54},
+		{"middle segment missing", func(t *testing.T, fs *storagetest.MemFS) {
+			must(t, removeSegmentFiles(fs, crashDir, 56))
+			must(t, fs.SyncDir(crashDir))
+		}, 56},
+		{"segments overlap", func(t *testing.T, fs *storagetest.MemFS) {
+			for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				must(t, fs.Rename(segmentPath(crashDir, 56, suffix), segmentPath(crashDir, 50, suffix)))
+			}
+			must(t, fs.SyncDir(crashDir))
+		}, 56},
+		{"first batch below its segment's base", func(t *testing.T, fs *storagetest.MemFS) {
+			data, err := fs.ReadFile(segLog(56))
+			must(t, err)
+			record.SetBaseOffset(data, 54) // the CRC does not cover the base offset
+			rewriteFile(t, fs, segLog(56), data)
+		}, 56},
+	}
+	for _, clean := range []bool{true, false} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/clean=%v", tc.name, clean), func(t *testing.T) {
+				m := storagetest.NewCrashableMem()
+				o := testOpts(newClock())
+				l, want := durableFollower(t, m, o)
+				if clean {
+					must(t, l.Close())
+				} else {
+					crash(l) // the recovery point (120) trusts all but the active segment
+				}
+				c := m.CrashClone(noCrash())
+				tc.damage(t, c)
+				l2 := mustOpen(t, c, crashDir, o)
+				if l2.EndOffset() != tc.wantLEO {
+					t.Fatalf("LEO %d after recovery, want %d", l2.EndOffset(), tc.wantLEO)
+				}
+				equalBatches(t, readAll(t, l2, 0), want[:tc.wantLEO/2])
+				for _, s := range l2.segments()[1:] {
+					if s.base > tc.wantLEO {
+						t.Fatalf("segment %d above the log end %d kept", s.base, tc.wantLEO)
+					}
+				}
+				if rp, _ := persistedRecoveryPoint(t, c); rp > tc.wantLEO {
+					t.Fatalf("recovery point %d above the recovered log end", rp)
+				}
+				// And it stays cut: the next start agrees.
+				must(t, l2.Close())
+				l3 := mustOpen(t, c, crashDir, o)
+				if l3.EndOffset() != tc.wantLEO {
+					t.Fatalf("LEO %d on the next start", l3.EndOffset())
+				}
+			})
+		}
+	}
+}
+
+// A follower truncated into a gap its compacted leader's log has (the LEO
+// is past its last batch) and then rolled: the new segment begins where
+// the last batch ends, so recovery, which allows gaps inside segments but
+// none between them, keeps everything.
+func TestStorageRollAfterTruncationIntoGap(t *testing.T) {
+	for _, how := range []string{"clean", "crash", "crash without a recovery point"} {
+		t.Run(how, func(t *testing.T) {
+			m := storagetest.NewCrashableMem()
+			o := testOpts(newClock())
+			l := mustOpen(t, m, crashDir, o)
+			want := replicate(t, l, 0, 10, 1)
+			replicate(t, l, 20, 22, 1) // the leader compacted [10, 20) away
+			must(t, l.TruncateTo(15))
+			if l.EndOffset() != 15 {
+				t.Fatalf("LEO %d after truncating into the gap", l.EndOffset())
+			}
+			must(t, l.Roll())
+			want = append(want, replicate(t, l, 16, 20, 2)...)
+			if how == "clean" {
+				must(t, l.Close())
+			} else {
+				must(t, l.Flush())
+				crash(l)
+			}
+			c := m.CrashClone(noCrash())
+			if how == "crash without a recovery point" { // every segment is rescanned
+				must(t, c.Remove(filepath.Join(crashDir, recoveryPointFile)))
+			}
+			l2 := mustOpen(t, c, crashDir, o)
+			if l2.EndOffset() != 20 {
+				t.Fatalf("LEO %d after reopening, want 20", l2.EndOffset())
+			}
+			var got [][]byte
+			for from := int64(0); from < 20; {
+				res, err := l2.Read(from, 1<<20, math.MaxInt64, true)
+				must(t, err)
+				buf, err := res.Slice.ReadInto(nil)
+				must(t, err)
+				for rest := buf; len(rest) > 0; {
+					h, b, r, err := record.Next(rest)
+					must(t, err)
+					got, from, rest = append(got, b), h.NextOffset(), r
+				}
+			}
+			equalBatches(t, got, want)
+		})
+	}
+}
+
+// batchBoundsOf is batchBounds of data in memory.
+func batchBoundsOf(t testing.TB, data []byte) []int64 {
+	t.Helper()
+	var pos []int64
+	var p int64
+	for rest := data; len(rest) > 0; {
+		h, _, r, err := record.Next(rest)
+		must(t, err)
+		pos = append(pos, p)
+		p += h.Size()
+		rest = r
+	}
+	return append(pos, p)
 }

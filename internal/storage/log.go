@@ -5,7 +5,9 @@
 // Invariants:
 //   - Batches are stored as they came (base offset assigned in place) and
 //     each is written with one Write; offsets increase contiguously, except
-//     for the gaps compaction leaves in closed segments (see clean.go).
+//     for the gaps compaction leaves inside segments (see clean.go), here or,
+//     for a follower's copy, in the leader's log. There is no gap between
+//     segments: each one's last batch ends where the next one begins.
 //   - Readers never take the writer's lock: the segment list is copy-on-write,
 //     LEO and segment sizes are published atomically after the bytes they
 //     cover are written, and a segment removed from the log stays open until
@@ -14,8 +16,10 @@
 //   - After a failed write or fsync the log is failed for good (ErrStorage);
 //     Open on the next start recovers from the files.
 //   - Recovery truncates the first torn, corrupt or discontiguous batch of
-//     the active segment and everything after it, and rebuilds indexes that
-//     are missing or inconsistent.
+//     the segments it rescans (the active one, and after a crash those above
+//     the recovery point) and everything after it, cuts the log at the first
+//     segment that does not end where the next begins, and rebuilds indexes
+//     that are missing or inconsistent.
 //
 // Lock order: cleanState.mu (one cleaning pass), then Log.mu, then
 // sparseIndex.mu or epochCache.mu (leaves).
@@ -294,7 +298,11 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// rollLocked finishes the active segment and opens a new one at the LEO.
+// rollLocked finishes the active segment and opens a new one where the
+// finished one's last batch ends. That is the LEO, except after a
+// truncation into a compaction gap, which leaves the LEO past the last
+// batch: the new segment then begins with a gap, never after one, so that
+// recovery can require each segment to end where the next begins.
 // The finished segment is fsynced in the background (syncRolled): a roll
 // must not stall appends for the seconds a 1 GiB fsync can take, and until
 // it is durable the recovery point stays below it, so an unclean restart
@@ -304,7 +312,7 @@ func (l *Log) rollLocked() error {
 	if err := old.finish(); err != nil {
 		return l.failLocked("roll", err)
 	}
-	end := l.leo.Load()
+	end := old.next
 	l.unflushed, l.lastFlush = 0, l.nowMs()
 	s, _, err := openSegment(l.fs, l.dir, end, true)
 	if err != nil {

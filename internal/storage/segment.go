@@ -51,9 +51,10 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 //
 // The .log file is RecordBatch v2 batches back to back, exactly as the record
 // package lays them out, with base offsets increasing contiguously from the
-// segment's base offset (in a segment compaction rewrote, increasing with
-// gaps, its last batch still ending where the next segment begins; see
-// clean.go): no segment header, no padding, no trailer. Each batch is
+// segment's base offset, except for gaps where compaction removed batches
+// (in a segment it rewrote, see clean.go, or in the leader's log a follower
+// copies); the last batch ends where the next segment begins (recovery
+// checks it). No segment header, no padding, no trailer. Each batch is
 // written with one Write, so a crash can only tear the last one.
 //
 // Readers use size, the offset index and refs without Log.mu; everything
