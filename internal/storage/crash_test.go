@@ -309,3 +309,18 @@ func batchBoundsOf(t testing.TB, data []byte) []int64 {
 	}
 	return append(pos, p)
 }
+
+// A new log's first segment is in its directory durably before anything
+// is acknowledged: an fsynced append survives a power loss.
+func TestStorageNewLogSurvivesPowerLoss(t *testing.T) {
+	m := storagetest.NewCrashableMem()
+	o := testOpts(newClock())
+	o.FlushMessages = 1
+	l := mustOpen(t, m, crashDir, o)
+	want := appendBatches(t, l, 3, 2, 10, seqTs) // each one fsynced before Append returns
+	l2 := mustOpen(t, m.CrashClone(noCrash()), crashDir, o)
+	if l2.EndOffset() != 6 {
+		t.Fatalf("LEO %d after a power loss, want the 6 acknowledged offsets", l2.EndOffset())
+	}
+	equalBatches(t, readAll(t, l2, 0), want)
+}

@@ -78,6 +78,7 @@ func (l *Log) recover() error {
 	}
 	log := l.opts.Logger
 	clean := false
+	changed := false // the directory's entries, which must be durable before Open returns
 	hasLog := map[int64]bool{}
 	var indexFiles []string
 	for _, e := range ents {
@@ -94,6 +95,7 @@ func (l *Log) recover() error {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			changed = true
 			continue
 		}
 		base, suffix, ok := parseSegmentName(name)
@@ -111,6 +113,7 @@ func (l *Log) recover() error {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return err
 			}
+			changed = true
 		}
 	}
 	var bases []int64
@@ -134,6 +137,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		bases = bases[1:]
+		changed = true
 	}
 
 	var segs []*segment
@@ -144,6 +148,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		segs = append(segs, s)
+		changed = true // a new log: its first segment must not vanish in a crash
 	}
 	// After a crash, every segment that ends above the recovery point may
 	// hold data that never reached the disk: rescan those. (Without a
@@ -198,6 +203,7 @@ func (l *Log) recover() error {
 			}
 			bases = bases[:i+1]
 			last = true
+			changed = true
 		}
 		if err == nil && !last {
 			err = s.finish() // a rebuilt time index gets its final entry back
@@ -243,9 +249,10 @@ func (l *Log) recover() error {
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
 			return err
 		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
-		}
+		changed = true
+	}
+	if changed {
+		return l.fs.SyncDir(l.dir)
 	}
 	return nil
 }
