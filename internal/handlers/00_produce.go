@@ -142,7 +142,7 @@ func (h *Handlers) setProduceError(version int16, sp *kmsg.ProduceResponseTopicP
 // its acknowledgement.
 type pendingSync struct {
 	p                *partition.Partition
-	upTo             int64
+	upTo             partition.SyncPoint
 	topic, partition int
 }
 
@@ -223,7 +223,7 @@ func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicParti
 		ps pendingSync
 		pc pendingCommit
 	)
-	if syncTo >= 0 {
+	if syncTo.Due() {
 		ps = pendingSync{p: p, upTo: syncTo}
 	}
 	// A duplicate is answered with its original offsets, which must be

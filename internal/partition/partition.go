@@ -201,53 +201,61 @@ func (p *Partition) name() string { return fmt.Sprintf("%s-%d", p.Topic, p.Index
 // Kafka answers.
 func (p *Partition) Append(batch []byte, h *record.Header, cfg *AppendConfig) (AppendResult, error) {
 	res, syncTo, err := p.AppendAsync(batch, h, cfg)
-	if err == nil && syncTo >= 0 {
+	if err == nil {
 		err = p.Sync(syncTo)
 	}
 	return res, err
 }
 
+// SyncPoint names an append whose fsync the flush policy wants before it
+// is acknowledged; Sync waits for it, and fails if a truncation removed the
+// append meanwhile. The zero value asks for nothing.
+type SyncPoint struct{ p storage.SyncPoint }
+
+// Due reports whether an fsync is due before acknowledging the append.
+func (s SyncPoint) Due() bool { return s.p.Due() }
+
 // AppendAsync is Append without the flush policy's fsync: if one is due,
-// syncTo is the offset to pass to Sync before acknowledging (else -1). The
-// fsync runs outside the partition's lock, so appends from other producers
-// continue and share it (group commit).
-func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfig) (res AppendResult, syncTo int64, err error) {
+// syncTo is to be passed to Sync before acknowledging (else it is the zero
+// SyncPoint). The fsync runs outside the partition's lock, so appends from
+// other producers continue and share it (group commit).
+func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfig) (res AppendResult, syncTo SyncPoint, err error) {
 	res = AppendResult{BaseOffset: -1, LogAppendTime: -1}
 	if cfg.Recompress && h.Codec() != cfg.Compression {
 		if batch, err = record.Recompress(batch, cfg.Compression); err != nil {
-			return res, -1, err
+			return res, SyncPoint{}, err
 		}
 		if *h, err = record.ReadHeader(batch); err != nil {
-			return res, -1, err
+			return res, SyncPoint{}, err
 		}
 	}
 	if h.Size() > cfg.MaxMessageBytes {
-		return res, -1, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
+		return res, SyncPoint{}, fmt.Errorf("%w: %d > %d", ErrMessageTooLarge, h.Size(), cfg.MaxMessageBytes)
 	}
 	if cfg.RequireKeys {
 		if err := record.RequireKeys(batch); err != nil {
-			return res, -1, err
+			return res, SyncPoint{}, err
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return res, -1, ErrClosed
+		return res, SyncPoint{}, ErrClosed
 	}
 	if p.role.Load() == roleFollower {
-		return res, -1, ErrNotLeader
+		return res, SyncPoint{}, ErrNotLeader
 	}
 	res.LogStartOffset = p.log.StartOffset()
 	now := p.now().UnixMilli()
 	if !cfg.LogAppendTime {
 		if err := checkTimestamps(h, now, cfg); err != nil {
-			return res, -1, err
+			return res, SyncPoint{}, err
 		}
 	}
 	if h.Idempotent() {
 		dup, isDup, err := p.producers.check(h)
 		if err != nil {
-			return res, -1, err
+			return res, SyncPoint{}, err
 		}
 		if isDup {
 			res.BaseOffset = dup.FirstOffset
@@ -257,7 +265,7 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 			// Answered like Kafka, at once. (With flush.messages=1 a
 			// retry racing its original's fsync may be acknowledged a
 			// moment before that fsync ends.)
-			return res, -1, nil
+			return res, SyncPoint{}, nil
 		}
 	}
 	record.SetPartitionLeaderEpoch(batch, p.leaderEpoch.Load())
@@ -266,9 +274,9 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 		h.MaxTimestamp = now
 		res.LogAppendTime = now
 	}
-	base, syncTo, err := p.log.AppendAsync(batch)
+	base, sp, err := p.log.AppendAsync(batch)
 	if err != nil {
-		return res, -1, err
+		return res, SyncPoint{}, err
 	}
 	h.BaseOffset = base
 	res.BaseOffset = base
@@ -276,11 +284,12 @@ func (p *Partition) AppendAsync(batch []byte, h *record.Header, cfg *AppendConfi
 		p.producers.update(h)
 	}
 	p.wake()
-	return res, syncTo, nil
+	return res, SyncPoint{sp}, nil
 }
 
-// Sync returns once every batch below upTo is durable (see storage.Log.Sync).
-func (p *Partition) Sync(upTo int64) error { return p.log.Sync(upTo) }
+// Sync returns once the append named by syncTo is durable (see
+// storage.Log.Sync; storage.ErrTruncated if a truncation removed it first).
+func (p *Partition) Sync(syncTo SyncPoint) error { return p.log.Sync(syncTo.p) }
 
 // checkTimestamps applies message.timestamp.before/after.max.ms to the
 // batch's first and max timestamps.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -323,4 +324,113 @@ func TestStorageNewLogSurvivesPowerLoss(t *testing.T) {
 		t.Fatalf("LEO %d after a power loss, want the 6 acknowledged offsets", l2.EndOffset())
 	}
 	equalBatches(t, readAll(t, l2, 0), want)
+}
+
+// An append's SyncPoint fails with ErrTruncated when a truncation removed
+// any of its offsets before the Sync, even after new data has been appended
+// past them (acks=1 with flush.messages=1 must not acknowledge data that is
+// gone), and succeeds when the truncation left it alone.
+func TestStorageSyncPointSurvivesTruncation(t *testing.T) {
+	type step func(t *testing.T, l *Log)
+	truncateTo := func(off int64) step { return func(t *testing.T, l *Log) { must(t, l.TruncateTo(off)) } }
+	appendN := func(n int) step {
+		return func(t *testing.T, l *Log) {
+			for i := 0; i < n; i++ {
+				_, _, err := l.AppendAsync(makeBatch(t, 2, 1, -1, 10))
+				must(t, err)
+			}
+		}
+	}
+	// The log holds [0, 10) synced; the append under test is [10, 12),
+	// then [12, 14) is appended after it.
+	cases := []struct {
+		name      string
+		steps     []step
+		truncated bool
+	}{
+		{"no truncation", nil, false},
+		{"truncated at its base, log grown past it again", []step{truncateTo(10), appendN(3)}, true},
+		{"truncated inside it", []step{truncateTo(11), appendN(3)}, true},
+		{"truncated just above it", []step{truncateTo(12), appendN(3)}, false},
+		{"a lower truncation after a higher one", []step{truncateTo(13), appendN(2), truncateTo(8), appendN(5)}, true},
+		{"a higher truncation after a lower one", []step{truncateTo(4), appendN(5), truncateTo(13)}, true},
+		{"emptied and restarted above it", []step{func(t *testing.T, l *Log) { must(t, l.TruncateFullyAndStartAt(100)) }, appendN(1)}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := storagetest.NewCrashableMem()
+			o := testOpts(newClock())
+			o.FlushMessages = 1
+			l := mustOpen(t, m, crashDir, o)
+			appendBatches(t, l, 5, 2, 10, seqTs)
+			batch := makeBatch(t, 2, 7, -1, 10)
+			base, p, err := l.AppendAsync(batch)
+			must(t, err)
+			if base != 10 || !p.Due() || p.Offset() != 12 {
+				t.Fatalf("append at %d, sync point %+v", base, p)
+			}
+			appendN(1)(t, l)
+			for _, st := range tc.steps {
+				st(t, l)
+			}
+			err = l.Sync(p)
+			if tc.truncated != errors.Is(err, ErrTruncated) || (!tc.truncated && err != nil) {
+				t.Fatalf("Sync: %v, want truncated=%v", err, tc.truncated)
+			}
+			if tc.truncated {
+				return
+			}
+			// Acknowledged: after a power loss, the batch is there.
+			l2 := mustOpen(t, m.CrashClone(noCrash()), crashDir, o)
+			res, err := l2.Read(10, 1<<20, math.MaxInt64, true)
+			must(t, err)
+			got, err := res.Slice.ReadInto(nil)
+			must(t, err)
+			if len(got) < len(batch) || !bytes.Equal(got[:len(batch)], batch) {
+				t.Fatalf("acknowledged batch at 10 not on disk after the crash")
+			}
+		})
+	}
+}
+
+// A truncation while an fsync is under way: the fsync covered the log as it
+// was before, so when it ends it must not raise the recovery point over the
+// offsets the truncation replaced with unsynced data.
+func TestStorageSyncRacingTruncation(t *testing.T) {
+	m := storagetest.NewCrashableMem()
+	ffs := storagetest.NewFaultFS(m)
+	o := testOpts(newClock())
+	o.FlushMessages = 1
+	l := mustOpen(t, ffs, crashDir, o)
+	var p SyncPoint
+	for i := 0; i < 5; i++ {
+		var err error
+		_, p, err = l.AppendAsync(makeBatch(t, 2, 1, -1, 10)) // [0, 10)
+		must(t, err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	ffs.InjectHook(storagetest.OpSync, "*.log", 1, func() { close(entered); <-release })
+	done := make(chan error)
+	go func() { done <- l.Sync(p) }()
+	<-entered // the fsync has covered [0, 10) and not returned yet
+	must(t, l.TruncateTo(4))
+	var p2 SyncPoint
+	for i := 0; i < 4; i++ {
+		var err error
+		_, p2, err = l.AppendAsync(makeBatch(t, 2, 1, -1, 10)) // [4, 12), not synced
+		must(t, err)
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Sync of the truncated append: %v", err)
+	}
+	// What a power loss now would keep.
+	l2 := mustOpen(t, m.CrashClone(noCrash()), crashDir, o)
+	if rp := l.RecoveryPoint(); rp > l2.EndOffset() {
+		t.Fatalf("recovery point %d, but a crash keeps only [0, %d)", rp, l2.EndOffset())
+	}
+	must(t, l.Sync(p2))
+	if l3 := mustOpen(t, m.CrashClone(noCrash()), crashDir, o); l3.EndOffset() != 12 {
+		t.Fatalf("after the second append's Sync a crash keeps [0, %d), want [0, 12)", l3.EndOffset())
+	}
 }

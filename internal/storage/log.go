@@ -160,33 +160,34 @@ func (l *Log) Size() int64 {
 // policy is satisfied. The caller has already stamped the leader epoch and
 // any LogAppendTime.
 func (l *Log) Append(batch []byte) (baseOffset int64, err error) {
-	base, syncTo, err := l.AppendAsync(batch)
-	if err == nil && syncTo >= 0 {
-		err = l.Sync(syncTo)
+	base, sync, err := l.AppendAsync(batch)
+	if err == nil {
+		err = l.Sync(sync)
 	}
 	return base, err
 }
 
 // AppendAsync is Append without waiting for the flush policy's fsync: when
-// the policy wants one, syncTo is the offset the caller must pass to Sync
-// before acknowledging the batch (else -1). Callers appending to several
-// logs write them all first and then wait, so their fsyncs overlap and
-// group with other writers' (group commit).
-func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
+// the policy wants one, sync names the append for the Sync the caller must
+// wait for before acknowledging the batch (else it is the zero SyncPoint,
+// which Sync returns at once for). Callers appending to several logs write
+// them all first and then wait, so their fsyncs overlap and group with
+// other writers' (group commit).
+func (l *Log) AppendAsync(batch []byte) (baseOffset int64, sync SyncPoint, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return -1, -1, err
+		return -1, SyncPoint{}, err
 	}
 	h, err := record.ReadHeader(batch)
 	if err != nil || h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
-		return -1, -1, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
+		return -1, SyncPoint{}, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
 	}
 	base := l.leo.Load()
 	record.SetBaseOffset(batch, base)
 	h.BaseOffset = base
 	if err := l.appendLocked(batch, &h); err != nil {
-		return -1, -1, err
+		return -1, SyncPoint{}, err
 	}
 	return base, l.flushDueLocked(), nil
 }
@@ -197,37 +198,37 @@ func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
 // overlapping, and their CRCs must hold. Nothing is written unless every
 // batch passes. It returns once the flush policy is satisfied.
 func (l *Log) AppendAssigned(batches []byte) error {
-	syncTo, err := l.appendAssigned(batches)
-	if err == nil && syncTo >= 0 {
-		err = l.Sync(syncTo)
+	sync, err := l.appendAssigned(batches)
+	if err == nil {
+		err = l.Sync(sync)
 	}
 	return err
 }
 
-func (l *Log) appendAssigned(batches []byte) (syncTo int64, err error) {
+func (l *Log) appendAssigned(batches []byte) (SyncPoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return -1, err
+		return SyncPoint{}, err
 	}
 	next := l.leo.Load()
 	for rest := batches; len(rest) > 0; {
 		h, b, r, err := record.Next(rest)
 		if err != nil {
-			return -1, fmt.Errorf("%w: %w", ErrBadBatch, err)
+			return SyncPoint{}, fmt.Errorf("%w: %w", ErrBadBatch, err)
 		}
 		if h.BaseOffset < next || h.LastOffsetDelta < 0 {
-			return -1, fmt.Errorf("%w: batch at offset %d, log expects at least %d", ErrBadBatch, h.BaseOffset, next)
+			return SyncPoint{}, fmt.Errorf("%w: batch at offset %d, log expects at least %d", ErrBadBatch, h.BaseOffset, next)
 		}
 		if err := record.CheckCRC(b); err != nil {
-			return -1, err
+			return SyncPoint{}, err
 		}
 		next, rest = h.NextOffset(), r
 	}
 	for rest := batches; len(rest) > 0; {
 		h, b, r, _ := record.Next(rest)
 		if err := l.appendLocked(b, &h); err != nil {
-			return -1, err
+			return SyncPoint{}, err
 		}
 		rest = r
 	}
@@ -313,6 +314,7 @@ func (l *Log) rollLocked() error {
 		return l.failLocked("roll", err)
 	}
 	end := old.next
+	synced := l.syncPointLocked(end)
 	l.unflushed, l.lastFlush = 0, l.nowMs()
 	s, _, err := openSegment(l.fs, l.dir, end, true)
 	if err != nil {
@@ -323,16 +325,23 @@ func (l *Log) rollLocked() error {
 		return l.failLocked("roll", err)
 	}
 	l.flush.rolls.Add(1)
-	go l.syncRolled(old, end)
+	go l.syncRolled(old, synced)
 	return nil
 }
 
 // Flush fsyncs everything written so far.
 func (l *Log) Flush() error {
+	l.mu.Lock()
 	if err := l.usable(); err != nil {
+		l.mu.Unlock()
 		return err
 	}
-	return l.Sync(l.leo.Load())
+	p := l.syncPointLocked(l.leo.Load())
+	l.mu.Unlock()
+	if err := l.Sync(p); !errors.Is(err, ErrTruncated) {
+		return err
+	}
+	return nil // what was truncated needs no flush
 }
 
 // flushLocked fsyncs every segment's files, indexes included (Close).
@@ -355,27 +364,27 @@ func (l *Log) MaybeFlush() error {
 		return err
 	}
 	l.sweepLocked(false)
-	syncTo := l.flushDueLocked()
+	p := l.flushDueLocked()
 	l.mu.Unlock()
-	if syncTo >= 0 {
-		return l.Sync(syncTo)
+	if err := l.Sync(p); !errors.Is(err, ErrTruncated) {
+		return err
 	}
-	return nil
+	return nil // what was truncated needs no flush
 }
 
 // flushDueLocked applies the flush policy after an append: if a flush is
-// due it claims it (resetting the counters) and returns the offset to make
-// durable, else -1.
-func (l *Log) flushDueLocked() int64 {
+// due it claims it (resetting the counters) and returns the point to make
+// durable, else the zero SyncPoint.
+func (l *Log) flushDueLocked() SyncPoint {
 	if l.unflushed == 0 {
-		return -1
+		return SyncPoint{}
 	}
 	if l.unflushed >= l.opts.FlushMessages ||
 		(l.opts.FlushMs != math.MaxInt64 && l.nowMs()-l.lastFlush >= l.opts.FlushMs) {
 		l.unflushed, l.lastFlush = 0, l.nowMs()
-		return l.leo.Load()
+		return l.syncPointLocked(l.leo.Load())
 	}
-	return -1
+	return SyncPoint{}
 }
 
 // SetOptions changes the configuration of an open log; it applies from the

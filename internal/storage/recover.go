@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,7 +53,7 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 	saved, leo := l.flush.saved, l.leo.Load()
 	l.flush.init(leo, saved)
 	if saved >= 0 || leo > 0 {
-		if err := l.checkpointRecoveryPoint(math.MaxInt64); err != nil {
+		if err := l.checkpointRecoveryPoint(); err != nil {
 			l.close(false)
 			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 		}
@@ -493,7 +492,7 @@ func (l *Log) close(marker bool) error {
 			errs = append(errs, l.failLocked("close", err))
 		} else if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := l.checkpointRecoveryPoint(math.MaxInt64); err != nil {
+		} else if err := l.checkpointRecoveryPoint(); err != nil {
 			errs = append(errs, err)
 		} else if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
 			errs = append(errs, err)

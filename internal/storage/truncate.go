@@ -178,7 +178,8 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, off)
 	}
-	if err := l.lowerRecoveryPoint(off); err != nil {
+	// Everything goes, whether off is below the log or above it.
+	if err := l.lowerRecoveryPoint(min(off, l.start.Load())); err != nil {
 		return err
 	}
 	if err := l.truncateFullyLocked(off); err != nil {

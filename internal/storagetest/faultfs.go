@@ -43,7 +43,8 @@ type fault struct {
 	op      Op
 	pattern string
 	left    int
-	err     error
+	err     error  // nil for a hook
+	hook    func() // runs after the operation
 }
 
 type opName struct {
@@ -70,6 +71,20 @@ func (f *FaultFS) InjectError(op Op, pattern string, n int, err error) {
 	f.mu.Unlock()
 }
 
+// InjectHook makes the nth (1 = the next) op on a file whose base name
+// matches pattern call hook once the operation is done, before it returns
+// to its caller. A hook that blocks (on a channel the test controls) holds
+// the caller there: an fsync paused after it took effect stands for one
+// that started before writes made while it is held.
+func (f *FaultFS) InjectHook(op Op, pattern string, n int, hook func()) {
+	if n < 1 {
+		n = 1
+	}
+	f.mu.Lock()
+	f.faults = append(f.faults, &fault{op: op, pattern: pattern, left: n, hook: hook})
+	f.mu.Unlock()
+}
+
 // Count reports how many op operations (failed ones included) went to files
 // whose base name matches pattern.
 func (f *FaultFS) Count(op Op, pattern string) int64 {
@@ -89,25 +104,41 @@ func match(pattern, name string) bool {
 	return ok && err == nil
 }
 
-// check counts the operation and returns the injected error, if one is due.
-func (f *FaultFS) check(op Op, name string) error {
+// check counts the operation and returns the injected error, if one is
+// due, and the hook to run after it, if one is due.
+func (f *FaultFS) check(op Op, name string) (hook func(), err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts[opName{op, name}]++
-	for i, ft := range f.faults {
+	for i := 0; i < len(f.faults); i++ {
+		ft := f.faults[i]
 		if ft.op != op || !match(ft.pattern, name) {
 			continue
 		}
-		if ft.left--; ft.left == 0 {
-			f.faults = append(f.faults[:i], f.faults[i+1:]...)
-			return ft.err
+		if ft.left--; ft.left > 0 {
+			continue
 		}
+		f.faults = append(f.faults[:i], f.faults[i+1:]...)
+		i--
+		if ft.hook == nil {
+			return hook, ft.err
+		}
+		hook = ft.hook
 	}
-	return nil
+	return hook, nil
+}
+
+// after runs a hook check returned, once the operation is done.
+func after(hook func()) {
+	if hook != nil {
+		hook()
+	}
 }
 
 func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	if err := f.check(OpOpen, name); err != nil {
+	hook, err := f.check(OpOpen, name)
+	defer after(hook)
+	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
 	file, err := f.base.OpenFile(name, flag, perm)
@@ -118,7 +149,9 @@ func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, e
 }
 
 func (f *FaultFS) Remove(name string) error {
-	if err := f.check(OpRemove, name); err != nil {
+	hook, err := f.check(OpRemove, name)
+	defer after(hook)
+	if err != nil {
 		return err
 	}
 	return f.base.Remove(name)
@@ -127,7 +160,9 @@ func (f *FaultFS) Remove(name string) error {
 func (f *FaultFS) RemoveAll(path string) error { return f.base.RemoveAll(path) }
 
 func (f *FaultFS) Rename(oldpath, newpath string) error {
-	if err := f.check(OpRename, newpath); err != nil {
+	hook, err := f.check(OpRename, newpath)
+	defer after(hook)
+	if err != nil {
 		return err
 	}
 	return f.base.Rename(oldpath, newpath)
@@ -138,7 +173,9 @@ func (f *FaultFS) ReadDir(name string) ([]os.DirEntry, error)   { return f.base.
 func (f *FaultFS) Stat(name string) (os.FileInfo, error)        { return f.base.Stat(name) }
 
 func (f *FaultFS) SyncDir(dir string) error {
-	if err := f.check(OpSyncDir, dir); err != nil {
+	hook, err := f.check(OpSyncDir, dir)
+	defer after(hook)
+	if err != nil {
 		return err
 	}
 	return f.base.SyncDir(dir)
@@ -161,7 +198,9 @@ type faultFile struct {
 }
 
 func (f *faultFile) Write(p []byte) (int, error) {
-	if err := f.fs.check(OpWrite, f.Name()); err != nil {
+	hook, err := f.fs.check(OpWrite, f.Name())
+	defer after(hook)
+	if err != nil {
 		n, _ := f.File.Write(p[:len(p)/2])
 		return n, err
 	}
@@ -169,14 +208,18 @@ func (f *faultFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
-	if err := f.fs.check(OpSync, f.Name()); err != nil {
+	hook, err := f.fs.check(OpSync, f.Name())
+	defer after(hook)
+	if err != nil {
 		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *faultFile) Truncate(size int64) error {
-	if err := f.fs.check(OpTruncate, f.Name()); err != nil {
+	hook, err := f.fs.check(OpTruncate, f.Name())
+	defer after(hook)
+	if err != nil {
 		return err
 	}
 	return f.File.Truncate(size)

@@ -287,3 +287,24 @@ func TestStoragetestFaultFSOverMemFS(t *testing.T) {
 		t.Fatalf("after the crash %q, want what the first sync covered", got)
 	}
 }
+
+// A hook runs after the operation took effect, before it returns.
+func TestStoragetestFaultFSHook(t *testing.T) {
+	m := NewCrashableMem()
+	mustDo(t, m.MkdirAll("/d", 0o755))
+	ffs := NewFaultFS(m)
+	f := mustOpenFile(t, ffs, "/d/0.log", appendFlags)
+	mustDo(t, ffs.SyncDir("/d"))
+	var seen []string
+	ffs.InjectHook(OpSync, "*.log", 1, func() {
+		got, _ := m.CrashClone(CrashOptions{}).ReadFile("/d/0.log")
+		seen = append(seen, string(got))
+	})
+	_, err := f.Write([]byte("ab"))
+	mustDo(t, err, f.Sync())
+	_, err = f.Write([]byte("cd"))
+	mustDo(t, err, f.Sync())
+	if !slices.Equal(seen, []string{"ab"}) {
+		t.Fatalf("hook saw %q, want one call after the first sync took effect", seen)
+	}
+}
