@@ -8,6 +8,7 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -189,6 +190,7 @@ func storageOptions(c *config.Topic) storage.Options {
 		SegmentIndexBytes:  c.Int("segment.index.bytes"),
 		FlushMessages:      c.Int64("flush.messages"),
 		FlushMs:            c.Int64("flush.ms"),
+		FileDeleteDelayMs:  cmp.Or(c.Int64("file.delete.delay.ms"), -1), // 0 means none; storage's 0 is the default
 	}
 }
 

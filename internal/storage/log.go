@@ -10,9 +10,10 @@
 //     segments: each one's last batch ends where the next one begins.
 //   - Readers never take the writer's lock: the segment list is copy-on-write,
 //     LEO and segment sizes are published atomically after the bytes they
-//     cover are written, and a segment removed from the log stays open until
-//     in-flight reads release it and FileDeleteDelayMs has passed, so a
-//     Slice handed out shortly before stays readable.
+//     cover are written, and a segment removed from the log stays open (its
+//     files renamed *.deleted) until in-flight reads release it and
+//     FileDeleteDelayMs has passed, so a Slice handed out shortly before
+//     stays readable.
 //   - After a failed write or fsync the log is failed for good (ErrStorage);
 //     Open on the next start recovers from the files.
 //   - Recovery truncates the first torn, corrupt or discontiguous batch of
@@ -55,7 +56,7 @@ type Options struct {
 	SegmentIndexBytes  int32            // segment.index.bytes: roll when an index is full; default 10 MiB
 	FlushMessages      int64            // flush.messages: fsync after this many messages; default never
 	FlushMs            int64            // flush.ms: fsync when this long since the last flush; default never
-	FileDeleteDelayMs  int64            // file.delete.delay.ms: keep removed segments open this long; default 60000
+	FileDeleteDelayMs  int64            // file.delete.delay.ms: removed segments wait this long (see retireLocked); default 60000, negative: none
 	Now                func() time.Time // default time.Now
 	Logger             *slog.Logger     // default slog.Default()
 }
@@ -78,8 +79,11 @@ func (o Options) withDefaults() Options {
 	if o.FlushMs <= 0 {
 		o.FlushMs = math.MaxInt64
 	}
-	if o.FileDeleteDelayMs <= 0 {
+	switch {
+	case o.FileDeleteDelayMs == 0:
 		o.FileDeleteDelayMs = 60000
+	case o.FileDeleteDelayMs < 0:
+		o.FileDeleteDelayMs = 0
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -62,7 +62,7 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 }
 
 func isLeftover(name string) bool {
-	for _, suffix := range []string{".tmp", ".cleaned", ".swap", ".deleted"} {
+	for _, suffix := range []string{".tmp", cleanedSuffix, ".swap", deletedSuffix} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}

@@ -76,6 +76,7 @@ type segment struct {
 	rollBase        int64 // unix ms the segment.ms clock starts from; -1 while empty
 	dirty           bool  // written since the last fsync
 	retiredAt       int64 // unix ms it was removed from the log (graveyard)
+	deletedNames    bool  // retired with its files renamed *.deleted
 }
 
 // openSegment opens (creating where absent, emptying if truncate) the three
@@ -190,9 +191,33 @@ func (s *segment) close() error {
 }
 
 func removeSegmentFiles(fs FS, dir string, base int64) error {
+	return removeFiles(fs, dir, base, "")
+}
+
+// deletedSuffix marks the files of a segment removed from the log and
+// waiting for FileDeleteDelayMs (Kafka's name). Recovery deletes them
+// (isLeftover).
+const deletedSuffix = ".deleted"
+
+// renameDeleted renames the files of segment base to *.deleted, freeing
+// their names.
+func renameDeleted(fs FS, dir string, base int64) error {
 	var errs []error
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := fs.Remove(segmentPath(dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, suffix := range segmentSuffixes {
+		name := segmentPath(dir, base, suffix)
+		if err := fs.Rename(name, name+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeFiles removes the files of segment base whose names end in
+// tail ("" or deletedSuffix) after their segment suffix.
+func removeFiles(fs FS, dir string, base int64, tail string) error {
+	var errs []error
+	for _, suffix := range segmentSuffixes {
+		if err := fs.Remove(segmentPath(dir, base, suffix) + tail); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
