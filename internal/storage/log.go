@@ -8,9 +8,10 @@
 //     for the gaps compaction leaves inside segments (see clean.go), here or,
 //     for a follower's copy, in the leader's log. There is no gap between
 //     segments: each one's last batch ends where the next one begins.
-//   - Readers never take the writer's lock: the segment list is copy-on-write,
-//     LEO and segment sizes are published atomically after the bytes they
-//     cover are written, and a segment removed from the log stays open (its
+//   - Readers (Read, FindTimestamp, MaxTimestampBatch) never take the writer's
+//     lock: the segment list is copy-on-write, LEO, segment sizes and max
+//     timestamps are published atomically after the bytes they cover are
+//     written, and a segment removed from the log stays open (its
 //     files renamed *.deleted) until in-flight reads release it and
 //     FileDeleteDelayMs has passed, so a Slice handed out shortly before
 //     stays readable.
@@ -491,88 +492,64 @@ func segmentFor(segs []*segment, offset int64) int {
 }
 
 // FindTimestamp returns the first batch at or after the start offset whose
-// max timestamp is ≥ ts (ListOffsets by timestamp).
+// max timestamp is ≥ ts (ListOffsets by timestamp). Like Read it takes no
+// lock; a segment removed underneath it sends it back to the new segment
+// list.
 func (l *Log) FindTimestamp(ts int64) (batch []byte, ok bool, err error) {
 	if err := l.usable(); err != nil {
 		return nil, false, err
 	}
-	type cand struct {
-		s      *segment
-		maxTs  int64
-		ending int64
-	}
-	l.mu.Lock()
-	var cands []cand
-	for _, s := range l.segments() {
-		if s.maxTs >= ts && s.acquire() {
-			cands = append(cands, cand{s, s.maxTs, s.size.Load()})
-		}
-	}
-	l.mu.Unlock()
-	defer func() {
-		for _, c := range cands {
-			c.s.release()
-		}
-	}()
-	start := l.start.Load()
 	buf := make([]byte, record.HeaderSize)
-	for _, c := range cands {
-		s := c.s
-		from := max(start, s.base)
-		if e, ok := s.tidx.lookup(ts); ok {
-			from = max(from, s.base+int64(e.rel))
-		}
-		h, pos, found, err := s.seek(buf, from, c.ending)
-		for found && err == nil {
-			if h.MaxTimestamp >= ts {
-				b, err := s.readBatch(&h, pos)
-				return b, err == nil, err
+retry:
+	for {
+		start := l.start.Load()
+		for _, s := range l.segments() {
+			if s.readMaxTs.Load() < ts { // before the size: see readMaxTs
+				continue
 			}
-			if pos += h.Size(); pos >= c.ending {
-				break
+			if !s.acquire() {
+				continue retry
 			}
-			h, err = s.header(buf, pos, c.ending)
-			if err != nil {
-				err = s.readErr(err, pos)
+			b, found, err := s.findTimestamp(buf, ts, max(start, s.base), s.size.Load())
+			s.release()
+			if err != nil || found {
+				return b, found, err
 			}
 		}
-		if err != nil {
-			return nil, false, err
-		}
+		return nil, false, nil
 	}
-	return nil, false, nil
 }
 
 // MaxTimestampBatch returns the first batch carrying the log's largest
-// timestamp; ok is false when no batch has a timestamp.
+// timestamp; ok is false when no batch has a timestamp. It takes no lock.
 func (l *Log) MaxTimestampBatch() (batch []byte, ok bool, err error) {
 	if err := l.usable(); err != nil {
 		return nil, false, err
 	}
-	l.mu.Lock()
-	var best *segment
-	for _, s := range l.segments() {
-		if s.maxTs >= 0 && (best == nil || s.maxTs > best.maxTs) {
-			best = s
-		}
-	}
-	var off, end int64
-	if best != nil {
-		off, end = best.maxTsOff, best.size.Load()
-		if !best.acquire() {
-			best = nil
-		}
-	}
-	l.mu.Unlock()
-	if best == nil {
-		return nil, false, nil
-	}
-	defer best.release()
 	buf := make([]byte, record.HeaderSize)
-	h, pos, found, err := best.seek(buf, off, end)
-	if err != nil || !found {
-		return nil, false, err
+	for {
+		list := l.segs.Load()
+		var best *segment
+		bestTs := int64(-1)
+		for _, s := range *list {
+			if ts := s.readMaxTs.Load(); ts > bestTs {
+				best, bestTs = s, ts
+			}
+		}
+		if best == nil {
+			return nil, false, nil
+		}
+		if !best.acquire() {
+			continue // removed underneath us: look again
+		}
+		b, found, err := best.findTimestamp(buf, bestTs, best.base, best.size.Load())
+		best.release()
+		if err != nil || found {
+			return b, found, err
+		}
+		if l.segs.Load() == list && best.readMaxTs.Load() == bestTs {
+			return nil, false, nil // nothing changed: it is not there
+		}
+		// A truncation lowered it meanwhile: look again.
 	}
-	b, err := best.readBatch(&h, pos)
-	return b, err == nil, err
 }

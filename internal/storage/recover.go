@@ -318,6 +318,7 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err er
 		l.opts.Logger.Warn("storage: segment inconsistent, recovering it", "segment", s.log.Name(), "err", err)
 		return true, l.recoverSegment(s)
 	}
+	s.publish(size)
 	return false, err
 }
 
@@ -457,7 +458,7 @@ func (l *Log) recoverSegment(s *segment) error {
 			return err
 		}
 	}
-	s.size.Store(pos)
+	s.publish(pos)
 	if err := s.writeIndexes(); err != nil {
 		return err
 	}

@@ -57,8 +57,8 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 // checks it). No segment header, no padding, no trailer. Each batch is
 // written with one Write, so a crash can only tear the last one.
 //
-// Readers use size, the offset index and refs without Log.mu; everything
-// else is the writer's and guarded by Log.mu.
+// Readers use size, readMaxTs, the indexes and refs without Log.mu;
+// everything else is the writer's and guarded by Log.mu.
 type segment struct {
 	base int64
 	log  File
@@ -67,6 +67,10 @@ type segment struct {
 
 	size atomic.Int64 // bytes of whole batches in log; published after they are written
 	refs atomic.Int32 // the log's reference plus in-flight reads; 0 = retired
+	// readMaxTs is maxTs for readers, stored after the size that covers
+	// the batch carrying it, so a reader that loads it first and then the
+	// size finds that batch.
+	readMaxTs atomic.Int64
 
 	// Guarded by Log.mu.
 	next            int64 // offset after the last batch
@@ -86,6 +90,7 @@ func openSegment(fs FS, dir string, base int64, truncate bool) (s *segment, miss
 	s.idx.codec = offsetCodec
 	s.tidx.codec = timeCodec
 	s.refs.Store(1)
+	s.readMaxTs.Store(-1)
 	flags := fileFlags
 	if truncate {
 		flags |= os.O_TRUNC
@@ -161,8 +166,14 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64) error {
 	if err := s.writeIndexes(); err != nil {
 		return err
 	}
-	s.size.Store(pos + int64(len(batch)))
+	s.publish(pos + int64(len(batch)))
 	return nil
+}
+
+// publish makes size bytes and the max timestamp visible to readers.
+func (s *segment) publish(size int64) {
+	s.size.Store(size)
+	s.readMaxTs.Store(s.maxTs)
 }
 
 // finish adds the final time index entry (see timeIndex) before the segment
@@ -275,6 +286,30 @@ func (s *segment) seek(buf []byte, offset, end int64) (h record.Header, pos int6
 		pos += h.Size()
 	}
 	return h, pos, false, nil
+}
+
+// findTimestamp returns a copy of the first batch at or after offset from
+// (and before file position end) whose max timestamp is ≥ ts; found is
+// false if the segment has none. The time index skips the batches before
+// the last entry at or below ts: every one of them has a smaller max.
+func (s *segment) findTimestamp(buf []byte, ts, from, end int64) (batch []byte, found bool, err error) {
+	if e, ok := s.tidx.lookup(ts); ok {
+		from = max(from, s.base+int64(e.rel))
+	}
+	h, pos, found, err := s.seek(buf, from, end)
+	for found && err == nil {
+		if h.MaxTimestamp >= ts {
+			b, err := s.readBatch(&h, pos)
+			return b, err == nil, err
+		}
+		if pos += h.Size(); pos >= end {
+			break
+		}
+		if h, err = s.header(buf, pos, end); err != nil {
+			err = s.readErr(err, pos)
+		}
+	}
+	return nil, false, err
 }
 
 func (s *segment) readErr(err error, pos int64) error {

@@ -113,6 +113,7 @@ func (l *Log) TruncateTo(off int64) error {
 		if err := s.scanTail(last, cut, int64(l.opts.IndexIntervalBytes)); err != nil {
 			return l.failLocked("truncate", err)
 		}
+		s.publish(cut)
 		s.dirty = true
 	}
 	if err := s.sync(); err != nil {
