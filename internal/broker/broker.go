@@ -17,6 +17,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -200,6 +201,7 @@ func storageOptions(c *config.Topic) storage.Options {
 		SegmentIndexBytes:  c.Int("segment.index.bytes"),
 		FlushMessages:      c.Int64("flush.messages"),
 		FlushMs:            c.Int64("flush.ms"),
+		FileDeleteDelayMs:  cmp.Or(c.Int64("file.delete.delay.ms"), -1), // 0 means none; storage's 0 is the default
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
 	"github.com/gregor-dev/gregor/internal/storage"
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 func appendOne(t *testing.T, b *Broker, topic string, p int32) (partition.AppendResult, error) {
@@ -106,13 +107,13 @@ func TestBrokerInterruptedDeletionFinishesAtStart(t *testing.T) {
 }
 
 func TestBrokerWriteErrorIsSticky(t *testing.T) {
-	ffs := storage.NewFaultFS(storage.OS)
+	ffs := storagetest.NewFaultFS(storage.OS)
 	b := openBroker(t, t.TempDir(), ffs)
 	defer b.Close()
 	if _, _, err := b.CreateTopic(TopicSpec{Name: "w", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	ffs.InjectError(storage.OpWrite, "*.log", 1, errors.New("disk on fire"))
+	ffs.InjectError(storagetest.OpWrite, "*.log", 1, errors.New("disk on fire"))
 	if _, err := appendOne(t, b, "w", 0); !errors.Is(err, storage.ErrStorage) {
 		t.Fatalf("first append after the fault: %v", err)
 	}

@@ -202,6 +202,9 @@ func (h *Handlers) errCode(err error) int16 {
 	case errors.Is(err, storage.ErrStorage):
 		h.logger.Error("storage error", "err", err)
 		return kerr.KafkaStorageError.Code
+	case errors.Is(err, storage.ErrTruncated):
+		// Truncated before its fsync: this broker became a follower.
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, partition.ErrClosed), errors.Is(err, storage.ErrClosed), errors.Is(err, broker.ErrClosed):
 		// The partition is going away (deletion or shutdown): the client
 		// refreshes its metadata and retries.

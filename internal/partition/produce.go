@@ -26,6 +26,7 @@ import (
 	"fmt"
 
 	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // Acks levels of a produce request.
@@ -43,7 +44,7 @@ type Ack struct {
 
 	p          *Partition
 	leadership uint64 // Partition.leadership at append
-	syncTo     int64  // fsync the log below this before acknowledging; -1: none
+	syncTo     storage.SyncPoint // the fsync due before acknowledging, if Due
 	commit     *commitWaiter
 	minISR     int32 // acks=-1: checked again once committed; 0 otherwise
 }
@@ -99,7 +100,7 @@ func (p *Partition) Produce(batch []byte, h *record.Header, acks int16, cfg *App
 			return Ack{Result: res}, err
 		}
 	}
-	ack := Ack{p: p, leadership: p.leadership.Load(), syncTo: -1}
+	ack := Ack{p: p, leadership: p.leadership.Load()}
 	if acks == AcksAll {
 		ack.minISR = cfg.MinInsyncReplicas
 	}
@@ -191,11 +192,11 @@ func (p *Partition) failWaitersLocked(err error) {
 
 // Pending reports whether Wait has anything to wait for: without an fsync
 // or an ISR to wait for, the batch is acknowledged at append.
-func (a Ack) Pending() bool { return a.syncTo >= 0 || a.commit != nil }
+func (a Ack) Pending() bool { return a.syncTo.Due() || a.commit != nil }
 
 // Wait returns nil once the batch is acknowledged by its policy, or the
 // reason it is not: the fsync failed (or the batch was truncated before
-// it), leadership changed since the append (ErrNotLeader), the ISR shrank
+// it: storage.ErrTruncated), leadership changed since the append (ErrNotLeader), the ISR shrank
 // below min.insync.replicas (ErrNotEnoughReplicasAfterAppend), or ctx ended
 // first (ctx.Err()).
 func (a Ack) Wait(ctx context.Context) error {
@@ -203,7 +204,7 @@ func (a Ack) Wait(ctx context.Context) error {
 	if !a.Pending() {
 		return nil
 	}
-	if a.syncTo >= 0 {
+	if a.syncTo.Due() {
 		if err := p.log.Sync(a.syncTo); err != nil {
 			return err
 		}

@@ -51,8 +51,12 @@ import (
 //     oldest first, so a tombstone never goes before the older values it
 //     hides.
 //   - The new segment replaces the old in the copy-on-write segment list;
-//     the old one goes to the graveyard, so reads in flight (and sendfile
-//     of its file) stay valid. Appends to the active segment carry on
+//     the old one goes to the graveyard for file.delete.delay.ms, so reads
+//     in flight (and sendfile of its file) stay valid. Unlike a segment
+//     deleted by retention or truncation, it has no *.deleted files: the
+//     rename that installs the new .log is what makes the swap atomic, so
+//     the old data lives on only in its open file until the sweep closes
+//     it. Appends to the active segment carry on
 //     meanwhile; truncation or closing the log makes the pass give up.
 
 // cleanerCheckpointFile holds the first dirty offset.
@@ -139,10 +143,12 @@ type cleanPlan struct {
 	now         time.Time
 }
 
+// release drops the pass's references to its segments (once).
 func (p *cleanPlan) release() {
 	for _, cs := range p.segs {
 		cs.s.release()
 	}
+	p.segs = nil
 }
 
 // loadCleanerCheckpointLocked reads the first dirty offset once.
@@ -306,6 +312,10 @@ func (l *Log) Clean(ctx context.Context, o CleanOptions) (st CleanStats, err err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The replaced segments wait in the graveyard for this pass's
+	// references too: with them gone, their delay may already be over.
+	p.release()
+	l.sweepLocked(false)
 	if err := l.usable(); err != nil {
 		return st, err
 	}

@@ -282,8 +282,8 @@ func removeCleanedFiles(fs FS, dir string, base int64) {
 }
 
 // chtimer is implemented by file systems that can set modification times
-// (OS and FaultFS). On others a cleaned segment's time is the time it was
-// cleaned.
+// (OS, and storagetest's FaultFS and MemFS). On others a cleaned segment's
+// time is the time it was cleaned.
 type chtimer interface {
 	Chtimes(name string, atime, mtime time.Time) error
 }
@@ -298,12 +298,4 @@ func chtimes(fs FS, name string, mtime time.Time) error {
 // Chtimes sets a file's access and modification times.
 func (osFS) Chtimes(name string, atime, mtime time.Time) error {
 	return os.Chtimes(name, atime, mtime)
-}
-
-// Chtimes passes through to the wrapped FS, if it can.
-func (f *FaultFS) Chtimes(name string, atime, mtime time.Time) error {
-	if c, ok := f.base.(chtimer); ok {
-		return c.Chtimes(name, atime, mtime)
-	}
-	return nil
 }

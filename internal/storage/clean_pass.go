@@ -246,7 +246,7 @@ func (l *Log) swapCleaned(p *cleanPlan, cs cleanSeg) error {
 	if err != nil {
 		return l.failLocked("clean: open cleaned segment", err)
 	}
-	if err := l.loadSegment(ns, missing); err != nil {
+	if _, err := l.loadSegment(ns, missing); err != nil {
 		ns.close()
 		return l.failLocked("clean: load cleaned segment", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 // kv is one record as the cleaner tests write and read them.
@@ -564,23 +565,23 @@ func TestStorageCleanMinCompactionLag(t *testing.T) {
 func TestStorageCleanCrash(t *testing.T) {
 	cases := []struct {
 		name    string
-		op      Op
+		op      storagetest.Op
 		pattern string
 		failed  bool // the log fails (the .log was already replaced)
 		cleaned bool // the first segment is the cleaned one after the crash
 	}{
-		{"write cleaned log", OpWrite, "*.log.cleaned", false, false},
-		{"fsync cleaned index", OpSync, "*.index.cleaned", false, false},
-		{"remove old index", OpRemove, "*.timeindex", false, false},
-		{"rename log", OpRename, "*.log", false, false},
-		{"rename time index", OpRename, "*.timeindex", true, true},
-		{"sync dir after renames", OpSyncDir, "*", true, true},
+		{"write cleaned log", storagetest.OpWrite, "*.log.cleaned", false, false},
+		{"fsync cleaned index", storagetest.OpSync, "*.index.cleaned", false, false},
+		{"remove old index", storagetest.OpRemove, "*.timeindex", false, false},
+		{"rename log", storagetest.OpRename, "*.log", false, false},
+		{"rename time index", storagetest.OpRename, "*.timeindex", true, true},
+		{"sync dir after renames", storagetest.OpSyncDir, "*", true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
 			dir := t.TempDir()
-			ffs := NewFaultFS(OS)
+			ffs := storagetest.NewFaultFS(OS)
 			l := mustOpen(t, ffs, dir, testOpts(c))
 			r := rand.New(rand.NewPCG(3, 3))
 			all := fillKeyed(t, l, r, 3, 60, 10, 0, 1000)
@@ -589,12 +590,12 @@ func TestStorageCleanCrash(t *testing.T) {
 			end := l.segments()[len(l.segments())-1].base
 			firstEnd := l.segments()[1].base
 			n := 1
-			if tc.op == OpSyncDir {
+			if tc.op == storagetest.OpSyncDir {
 				n = 2 // the first one is after removing the old indexes
 			}
 			ffs.InjectError(tc.op, tc.pattern, n, nil)
 			_, err := l.Clean(context.Background(), cleanOpts(1<<20))
-			if !errors.Is(err, ErrInjected) {
+			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("Clean: %v, want the injected error", err)
 			}
 			if failed := errors.Is(l.Err(), ErrStorage); failed != tc.failed {

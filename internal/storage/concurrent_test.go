@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gregor-dev/gregor/internal/record"
 )
@@ -121,5 +124,38 @@ func TestStorageConcurrentReaders(t *testing.T) {
 	got := readAll(t, l, l.StartOffset())
 	if len(got) == 0 {
 		t.Fatal("nothing left to read")
+	}
+}
+
+// Timestamp lookups, like Read, do not wait for the writer's lock (held
+// across a roll's directory fsync, checkpoint writes and truncations).
+func TestStorageTimestampReadersTakeNoLock(t *testing.T) {
+	l := mustOpen(t, OS, t.TempDir(), testOpts(newClock()))
+	want := appendBatches(t, l, 40, 3, 150, seqTs)
+	done := make(chan error)
+	l.mu.Lock() // a writer in the middle of something slow
+	go func() {
+		b, ok, err := l.FindTimestamp(seqTs(20))
+		if err == nil && (!ok || !bytes.Equal(b, want[20])) {
+			err = fmt.Errorf("FindTimestamp(%d): ok %v, %d bytes", seqTs(20), ok, len(b))
+		}
+		if err == nil {
+			b, ok, err = l.MaxTimestampBatch()
+			if err == nil && (!ok || !bytes.Equal(b, want[39])) {
+				err = fmt.Errorf("MaxTimestampBatch: ok %v, %d bytes", ok, len(b))
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		l.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // a failure bound, not synchronisation
+		l.mu.Unlock()
+		<-done
+		t.Fatal("timestamp lookups waited for the writer's lock")
 	}
 }

@@ -1,9 +1,14 @@
 package storage
 
 import (
+	"errors"
+	"math"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 // After a crash that lost the recovery point's progress (power loss before
@@ -96,7 +101,7 @@ func TestStorageRecoveryPointPersisted(t *testing.T) {
 func TestStorageGroupCommit(t *testing.T) {
 	o := testOpts(newClock())
 	o.FlushMessages = 1
-	ffs := NewFaultFS(OS)
+	ffs := storagetest.NewFaultFS(OS)
 	l := mustOpen(t, ffs, t.TempDir(), o)
 	defer l.Close()
 	const writers, each = 8, 25
@@ -122,28 +127,80 @@ func TestStorageGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := ffs.Count(OpSync, "*.log"); n > writers*each || n == 0 {
+	if n := ffs.Count(storagetest.OpSync, "*.log"); n > writers*each || n == 0 {
 		t.Fatalf("%d fsyncs for %d appends", n, writers*each)
 	}
-	t.Logf("%d fsyncs for %d appends", ffs.Count(OpSync, "*.log"), writers*each)
+	t.Logf("%d fsyncs for %d appends", ffs.Count(storagetest.OpSync, "*.log"), writers*each)
 }
 
-// Waiting for offsets that a truncation removed returns at once.
+// Waiting for offsets that a truncation removed fails at once; Flush of
+// what remains works.
 func TestStorageSyncAfterTruncation(t *testing.T) {
-	l := mustOpen(t, OS, t.TempDir(), testOpts(newClock()))
+	o := testOpts(newClock())
+	o.FlushMessages = 1
+	l := mustOpen(t, OS, t.TempDir(), o)
 	defer l.Close()
+	var last SyncPoint // offsets below 10
 	for i := 0; i < 5; i++ {
-		if _, err := l.Append(makeBatch(t, 2, 1, -1, 10)); err != nil {
+		var err error
+		if _, last, err = l.AppendAsync(makeBatch(t, 2, 1, -1, 10)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := l.TruncateTo(4); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Sync(10); err != nil {
+	if rp := l.RecoveryPoint(); rp != 0 {
+		t.Fatalf("recovery point %d before any fsync", rp)
+	}
+	if err := l.Sync(last); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Sync of truncated offsets: %v", err)
+	}
+	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if rp := l.RecoveryPoint(); rp != 4 {
 		t.Fatalf("recovery point %d, want 4", rp)
+	}
+}
+
+// The truncation history Sync consults against a model that remembers every
+// truncation: exact while it fits in maxCuts entries, and afterwards never
+// above the true lowest cut (it may fail a Sync whose append survived,
+// never let through one whose append was cut).
+func TestStorageSyncCutHistory(t *testing.T) {
+	cases := []struct {
+		name string
+		cuts func(r *rand.Rand, i int) int64
+	}{
+		{"random", func(r *rand.Rand, i int) int64 { return r.Int64N(1000) }},
+		{"ever higher", func(r *rand.Rand, i int) int64 { return int64(10 * i) }},
+		{"ever lower", func(r *rand.Rand, i int) int64 { return int64(10000 - 10*i) }},
+		{"sawtooth", func(r *rand.Rand, i int) int64 { return int64(i%7*100 + i) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			var f flushState
+			var all []int64 // all[g-1] is where truncation g cut
+			for i := 0; i < 200; i++ {
+				at := tc.cuts(r, i)
+				f.recordCutLocked(at)
+				all = append(all, at)
+				if len(f.cuts) > maxCuts {
+					t.Fatalf("%d cuts kept", len(f.cuts))
+				}
+				for g := 0; g <= len(all); g++ {
+					want := int64(math.MaxInt64)
+					for _, c := range all[g:] {
+						want = min(want, c)
+					}
+					got := f.cutSinceLocked(uint64(g))
+					if got > want || (len(all) <= maxCuts && got != want) {
+						t.Fatalf("after %d truncations: lowest cut since %d is %d, want %d", len(all), g, got, want)
+					}
+				}
+			}
+		})
 	}
 }

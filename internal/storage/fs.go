@@ -1,35 +1,17 @@
 package storage
 
 import (
-	"io"
 	"os"
+
+	"github.com/gregor-dev/gregor/internal/storage/vfs"
 )
 
-// File is an open file as the log uses it. Files the log writes are opened
-// with O_APPEND, so Write always appends; ReadAt reads anywhere.
-type File interface {
-	io.ReaderAt
-	io.Writer
-	io.Closer
-	Sync() error
-	Truncate(size int64) error
-	Stat() (os.FileInfo, error)
-	Name() string
-}
+// File is an open file as the log uses it (see vfs.File).
+type File = vfs.File
 
-// FS is the file system the log works through, so tests can inject faults.
-type FS interface {
-	OpenFile(name string, flag int, perm os.FileMode) (File, error)
-	Remove(name string) error
-	RemoveAll(path string) error
-	Rename(oldpath, newpath string) error
-	MkdirAll(path string, perm os.FileMode) error
-	ReadDir(name string) ([]os.DirEntry, error)
-	Stat(name string) (os.FileInfo, error)
-	// SyncDir fsyncs a directory, making creations, renames and removals in
-	// it durable.
-	SyncDir(dir string) error
-}
+// FS is the file system the log works through, so tests can inject faults
+// and simulate crashes (see vfs.FS and internal/storagetest).
+type FS = vfs.FS
 
 // OS is the real file system. Its OpenFile returns *os.File, so a Slice's
 // File can be handed to io.Copy towards a socket (sendfile).

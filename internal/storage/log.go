@@ -5,17 +5,23 @@
 // Invariants:
 //   - Batches are stored as they came (base offset assigned in place) and
 //     each is written with one Write; offsets increase contiguously, except
-//     for the gaps compaction leaves in closed segments (see clean.go).
-//   - Readers never take the writer's lock: the segment list is copy-on-write,
-//     LEO and segment sizes are published atomically after the bytes they
-//     cover are written, and a segment removed from the log stays open until
-//     in-flight reads release it and FileDeleteDelayMs has passed, so a
-//     Slice handed out shortly before stays readable.
+//     for the gaps compaction leaves inside segments (see clean.go), here or,
+//     for a follower's copy, in the leader's log. There is no gap between
+//     segments: each one's last batch ends where the next one begins.
+//   - Readers (Read, FindTimestamp, MaxTimestampBatch) never take the writer's
+//     lock: the segment list is copy-on-write, LEO, segment sizes and max
+//     timestamps are published atomically after the bytes they cover are
+//     written, and a segment removed from the log stays open (its
+//     files renamed *.deleted) until in-flight reads release it and
+//     FileDeleteDelayMs has passed, so a Slice handed out shortly before
+//     stays readable.
 //   - After a failed write or fsync the log is failed for good (ErrStorage);
 //     Open on the next start recovers from the files.
 //   - Recovery truncates the first torn, corrupt or discontiguous batch of
-//     the active segment and everything after it, and rebuilds indexes that
-//     are missing or inconsistent.
+//     the segments it rescans (the active one, and after a crash those above
+//     the recovery point) and everything after it, cuts the log at the first
+//     segment that does not end where the next begins, and rebuilds indexes
+//     that are missing or inconsistent.
 //
 // Lock order: cleanState.mu (one cleaning pass), then Log.mu, then
 // sparseIndex.mu or epochCache.mu (leaves).
@@ -51,7 +57,7 @@ type Options struct {
 	SegmentIndexBytes  int32            // segment.index.bytes: roll when an index is full; default 10 MiB
 	FlushMessages      int64            // flush.messages: fsync after this many messages; default never
 	FlushMs            int64            // flush.ms: fsync when this long since the last flush; default never
-	FileDeleteDelayMs  int64            // file.delete.delay.ms: keep removed segments open this long; default 60000
+	FileDeleteDelayMs  int64            // file.delete.delay.ms: removed segments wait this long (see retireLocked); default 60000, negative: none
 	Now                func() time.Time // default time.Now
 	Logger             *slog.Logger     // default slog.Default()
 }
@@ -74,8 +80,11 @@ func (o Options) withDefaults() Options {
 	if o.FlushMs <= 0 {
 		o.FlushMs = math.MaxInt64
 	}
-	if o.FileDeleteDelayMs <= 0 {
+	switch {
+	case o.FileDeleteDelayMs == 0:
 		o.FileDeleteDelayMs = 60000
+	case o.FileDeleteDelayMs < 0:
+		o.FileDeleteDelayMs = 0
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -156,33 +165,34 @@ func (l *Log) Size() int64 {
 // policy is satisfied. The caller has already stamped the leader epoch and
 // any LogAppendTime.
 func (l *Log) Append(batch []byte) (baseOffset int64, err error) {
-	base, syncTo, err := l.AppendAsync(batch)
-	if err == nil && syncTo >= 0 {
-		err = l.Sync(syncTo)
+	base, sync, err := l.AppendAsync(batch)
+	if err == nil {
+		err = l.Sync(sync)
 	}
 	return base, err
 }
 
 // AppendAsync is Append without waiting for the flush policy's fsync: when
-// the policy wants one, syncTo is the offset the caller must pass to Sync
-// before acknowledging the batch (else -1). Callers appending to several
-// logs write them all first and then wait, so their fsyncs overlap and
-// group with other writers' (group commit).
-func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
+// the policy wants one, sync names the append for the Sync the caller must
+// wait for before acknowledging the batch (else it is the zero SyncPoint,
+// which Sync returns at once for). Callers appending to several logs write
+// them all first and then wait, so their fsyncs overlap and group with
+// other writers' (group commit).
+func (l *Log) AppendAsync(batch []byte) (baseOffset int64, sync SyncPoint, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return -1, -1, err
+		return -1, SyncPoint{}, err
 	}
 	h, err := record.ReadHeader(batch)
 	if err != nil || h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
-		return -1, -1, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
+		return -1, SyncPoint{}, fmt.Errorf("%w: not one batch of %d bytes: %v", ErrBadBatch, len(batch), err)
 	}
 	base := l.leo.Load()
 	record.SetBaseOffset(batch, base)
 	h.BaseOffset = base
 	if err := l.appendLocked(batch, &h); err != nil {
-		return -1, -1, err
+		return -1, SyncPoint{}, err
 	}
 	return base, l.flushDueLocked(), nil
 }
@@ -193,37 +203,37 @@ func (l *Log) AppendAsync(batch []byte) (baseOffset, syncTo int64, err error) {
 // overlapping, and their CRCs must hold. Nothing is written unless every
 // batch passes. It returns once the flush policy is satisfied.
 func (l *Log) AppendAssigned(batches []byte) error {
-	syncTo, err := l.appendAssigned(batches)
-	if err == nil && syncTo >= 0 {
-		err = l.Sync(syncTo)
+	sync, err := l.appendAssigned(batches)
+	if err == nil {
+		err = l.Sync(sync)
 	}
 	return err
 }
 
-func (l *Log) appendAssigned(batches []byte) (syncTo int64, err error) {
+func (l *Log) appendAssigned(batches []byte) (SyncPoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
-		return -1, err
+		return SyncPoint{}, err
 	}
 	next := l.leo.Load()
 	for rest := batches; len(rest) > 0; {
 		h, b, r, err := record.Next(rest)
 		if err != nil {
-			return -1, fmt.Errorf("%w: %w", ErrBadBatch, err)
+			return SyncPoint{}, fmt.Errorf("%w: %w", ErrBadBatch, err)
 		}
 		if h.BaseOffset < next || h.LastOffsetDelta < 0 {
-			return -1, fmt.Errorf("%w: batch at offset %d, log expects at least %d", ErrBadBatch, h.BaseOffset, next)
+			return SyncPoint{}, fmt.Errorf("%w: batch at offset %d, log expects at least %d", ErrBadBatch, h.BaseOffset, next)
 		}
 		if err := record.CheckCRC(b); err != nil {
-			return -1, err
+			return SyncPoint{}, err
 		}
 		next, rest = h.NextOffset(), r
 	}
 	for rest := batches; len(rest) > 0; {
 		h, b, r, _ := record.Next(rest)
 		if err := l.appendLocked(b, &h); err != nil {
-			return -1, err
+			return SyncPoint{}, err
 		}
 		rest = r
 	}
@@ -294,7 +304,11 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// rollLocked finishes the active segment and opens a new one at the LEO.
+// rollLocked finishes the active segment and opens a new one where the
+// finished one's last batch ends. That is the LEO, except after a
+// truncation into a compaction gap, which leaves the LEO past the last
+// batch: the new segment then begins with a gap, never after one, so that
+// recovery can require each segment to end where the next begins.
 // The finished segment is fsynced in the background (syncRolled): a roll
 // must not stall appends for the seconds a 1 GiB fsync can take, and until
 // it is durable the recovery point stays below it, so an unclean restart
@@ -304,7 +318,8 @@ func (l *Log) rollLocked() error {
 	if err := old.finish(); err != nil {
 		return l.failLocked("roll", err)
 	}
-	end := l.leo.Load()
+	end := old.next
+	synced := l.syncPointLocked(end)
 	l.unflushed, l.lastFlush = 0, l.nowMs()
 	s, _, err := openSegment(l.fs, l.dir, end, true)
 	if err != nil {
@@ -315,16 +330,23 @@ func (l *Log) rollLocked() error {
 		return l.failLocked("roll", err)
 	}
 	l.flush.rolls.Add(1)
-	go l.syncRolled(old, end)
+	go l.syncRolled(old, synced)
 	return nil
 }
 
 // Flush fsyncs everything written so far.
 func (l *Log) Flush() error {
+	l.mu.Lock()
 	if err := l.usable(); err != nil {
+		l.mu.Unlock()
 		return err
 	}
-	return l.Sync(l.leo.Load())
+	p := l.syncPointLocked(l.leo.Load())
+	l.mu.Unlock()
+	if err := l.Sync(p); !errors.Is(err, ErrTruncated) {
+		return err
+	}
+	return nil // what was truncated needs no flush
 }
 
 // flushLocked fsyncs every segment's files, indexes included (Close).
@@ -347,27 +369,27 @@ func (l *Log) MaybeFlush() error {
 		return err
 	}
 	l.sweepLocked(false)
-	syncTo := l.flushDueLocked()
+	p := l.flushDueLocked()
 	l.mu.Unlock()
-	if syncTo >= 0 {
-		return l.Sync(syncTo)
+	if err := l.Sync(p); !errors.Is(err, ErrTruncated) {
+		return err
 	}
-	return nil
+	return nil // what was truncated needs no flush
 }
 
 // flushDueLocked applies the flush policy after an append: if a flush is
-// due it claims it (resetting the counters) and returns the offset to make
-// durable, else -1.
-func (l *Log) flushDueLocked() int64 {
+// due it claims it (resetting the counters) and returns the point to make
+// durable, else the zero SyncPoint.
+func (l *Log) flushDueLocked() SyncPoint {
 	if l.unflushed == 0 {
-		return -1
+		return SyncPoint{}
 	}
 	if l.unflushed >= l.opts.FlushMessages ||
 		(l.opts.FlushMs != math.MaxInt64 && l.nowMs()-l.lastFlush >= l.opts.FlushMs) {
 		l.unflushed, l.lastFlush = 0, l.nowMs()
-		return l.leo.Load()
+		return l.syncPointLocked(l.leo.Load())
 	}
-	return -1
+	return SyncPoint{}
 }
 
 // SetOptions changes the configuration of an open log; it applies from the
@@ -470,88 +492,64 @@ func segmentFor(segs []*segment, offset int64) int {
 }
 
 // FindTimestamp returns the first batch at or after the start offset whose
-// max timestamp is ≥ ts (ListOffsets by timestamp).
+// max timestamp is ≥ ts (ListOffsets by timestamp). Like Read it takes no
+// lock; a segment removed underneath it sends it back to the new segment
+// list.
 func (l *Log) FindTimestamp(ts int64) (batch []byte, ok bool, err error) {
 	if err := l.usable(); err != nil {
 		return nil, false, err
 	}
-	type cand struct {
-		s      *segment
-		maxTs  int64
-		ending int64
-	}
-	l.mu.Lock()
-	var cands []cand
-	for _, s := range l.segments() {
-		if s.maxTs >= ts && s.acquire() {
-			cands = append(cands, cand{s, s.maxTs, s.size.Load()})
-		}
-	}
-	l.mu.Unlock()
-	defer func() {
-		for _, c := range cands {
-			c.s.release()
-		}
-	}()
-	start := l.start.Load()
 	buf := make([]byte, record.HeaderSize)
-	for _, c := range cands {
-		s := c.s
-		from := max(start, s.base)
-		if e, ok := s.tidx.lookup(ts); ok {
-			from = max(from, s.base+int64(e.rel))
-		}
-		h, pos, found, err := s.seek(buf, from, c.ending)
-		for found && err == nil {
-			if h.MaxTimestamp >= ts {
-				b, err := s.readBatch(&h, pos)
-				return b, err == nil, err
+retry:
+	for {
+		start := l.start.Load()
+		for _, s := range l.segments() {
+			if s.readMaxTs.Load() < ts { // before the size: see readMaxTs
+				continue
 			}
-			if pos += h.Size(); pos >= c.ending {
-				break
+			if !s.acquire() {
+				continue retry
 			}
-			h, err = s.header(buf, pos, c.ending)
-			if err != nil {
-				err = s.readErr(err, pos)
+			b, found, err := s.findTimestamp(buf, ts, max(start, s.base), s.size.Load())
+			s.release()
+			if err != nil || found {
+				return b, found, err
 			}
 		}
-		if err != nil {
-			return nil, false, err
-		}
+		return nil, false, nil
 	}
-	return nil, false, nil
 }
 
 // MaxTimestampBatch returns the first batch carrying the log's largest
-// timestamp; ok is false when no batch has a timestamp.
+// timestamp; ok is false when no batch has a timestamp. It takes no lock.
 func (l *Log) MaxTimestampBatch() (batch []byte, ok bool, err error) {
 	if err := l.usable(); err != nil {
 		return nil, false, err
 	}
-	l.mu.Lock()
-	var best *segment
-	for _, s := range l.segments() {
-		if s.maxTs >= 0 && (best == nil || s.maxTs > best.maxTs) {
-			best = s
-		}
-	}
-	var off, end int64
-	if best != nil {
-		off, end = best.maxTsOff, best.size.Load()
-		if !best.acquire() {
-			best = nil
-		}
-	}
-	l.mu.Unlock()
-	if best == nil {
-		return nil, false, nil
-	}
-	defer best.release()
 	buf := make([]byte, record.HeaderSize)
-	h, pos, found, err := best.seek(buf, off, end)
-	if err != nil || !found {
-		return nil, false, err
+	for {
+		list := l.segs.Load()
+		var best *segment
+		bestTs := int64(-1)
+		for _, s := range *list {
+			if ts := s.readMaxTs.Load(); ts > bestTs {
+				best, bestTs = s, ts
+			}
+		}
+		if best == nil {
+			return nil, false, nil
+		}
+		if !best.acquire() {
+			continue // removed underneath us: look again
+		}
+		b, found, err := best.findTimestamp(buf, bestTs, best.base, best.size.Load())
+		best.release()
+		if err != nil || found {
+			return b, found, err
+		}
+		if l.segs.Load() == list && best.readMaxTs.Load() == bestTs {
+			return nil, false, nil // nothing changed: it is not there
+		}
+		// A truncation lowered it meanwhile: look again.
 	}
-	b, err := best.readBatch(&h, pos)
-	return b, err == nil, err
 }

@@ -16,13 +16,17 @@ import (
 //   - leftovers of interrupted operations (*.tmp, *.cleaned, *.swap,
 //     *.deleted) and index files without a .log are deleted;
 //   - segments wholly below the checkpointed start offset are deleted;
-//   - without the clean-shutdown marker (a crash), the active segment is
-//     scanned batch by batch (CRC, increasing offsets) and cut at the first
-//     bad batch, and its indexes are rebuilt;
+//   - without the clean-shutdown marker (a crash), the active segment and
+//     every segment ending above the recovery point are scanned batch by
+//     batch (CRC, increasing offsets) and cut at the first bad batch, and
+//     their indexes are rebuilt;
 //   - every other segment's indexes are checked (whole entries, increasing,
 //     last entries pointing at the right batches) and rebuilt by scanning
 //     batch headers if missing or wrong; the tail after the last index entry
 //     is scanned to restore max timestamps;
+//   - each segment must end where the next begins (see the continuity rule
+//     in recover): at the first break the log is cut and the segments after
+//     it are deleted;
 //   - the start offset, LEO and leader-epoch cache are restored, the epoch
 //     cache cut to [start, LEO].
 func Open(fs FS, dir string, o Options) (*Log, error) {
@@ -40,13 +44,25 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	// Recovery leaves every batch on disk: clean shutdowns flushed, and
-	// the segments it rescanned it also synced.
-	l.flush.init(l.leo.Load())
+	// the segments it rescanned it also synced. The persisted recovery
+	// point follows the recovered log end now, up (after a crash) or down
+	// (recovery cut the log below it): left above it, it would make the
+	// next crash trust segments appended from here without rescanning them.
+	// (An absent checkpoint is safe, everything is rescanned: a new, empty
+	// log gets none until it has data.)
+	saved, leo := l.flush.saved, l.leo.Load()
+	l.flush.init(leo, saved)
+	if saved >= 0 || leo > 0 {
+		if err := l.checkpointRecoveryPoint(); err != nil {
+			l.close(false)
+			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		}
+	}
 	return l, nil
 }
 
 func isLeftover(name string) bool {
-	for _, suffix := range []string{".tmp", ".cleaned", ".swap", ".deleted"} {
+	for _, suffix := range []string{".tmp", cleanedSuffix, ".swap", deletedSuffix} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}
@@ -61,6 +77,7 @@ func (l *Log) recover() error {
 	}
 	log := l.opts.Logger
 	clean := false
+	changed := false // the directory's entries, which must be durable before Open returns
 	hasLog := map[int64]bool{}
 	var indexFiles []string
 	for _, e := range ents {
@@ -77,6 +94,7 @@ func (l *Log) recover() error {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
+			changed = true
 			continue
 		}
 		base, suffix, ok := parseSegmentName(name)
@@ -94,6 +112,7 @@ func (l *Log) recover() error {
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return err
 			}
+			changed = true
 		}
 	}
 	var bases []int64
@@ -117,6 +136,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		bases = bases[1:]
+		changed = true
 	}
 
 	var segs []*segment
@@ -127,11 +147,16 @@ func (l *Log) recover() error {
 			return err
 		}
 		segs = append(segs, s)
+		changed = true // a new log: its first segment must not vanish in a crash
 	}
 	// After a crash, every segment that ends above the recovery point may
 	// hold data that never reached the disk: rescan those. (Without a
 	// checkpoint, all of them.)
-	recoveryPoint, _ := l.readRecoveryPoint()
+	recoveryPoint, ok := l.readRecoveryPoint()
+	l.flush.saved = -1
+	if ok {
+		l.flush.saved = recoveryPoint
+	}
 	for i, base := range bases {
 		s, missingIndex, err := openSegment(l.fs, l.dir, base, false)
 		if err != nil {
@@ -139,23 +164,45 @@ func (l *Log) recover() error {
 		}
 		segs = append(segs, s)
 		last := i == len(bases)-1
-		if !clean && (last || bases[i+1] > recoveryPoint) {
+		rescanned := !clean && (last || bases[i+1] > recoveryPoint)
+		if rescanned {
 			err = l.recoverSegment(s)
-			if err == nil && !last && s.next < bases[i+1] {
-				// A hole: this segment lost its tail, so the later ones
-				// cannot follow it. Drop them, as Kafka does.
-				l.opts.Logger.Warn("storage: deleting segments after a truncated one", "dir", l.dir,
-					"segment", base, "ends", s.next, "next", bases[i+1], "deleted", len(bases)-i-1)
-				for _, b := range bases[i+1:] {
-					if err := removeSegmentFiles(l.fs, l.dir, b); err != nil {
-						return err
-					}
-				}
-				bases = bases[:i+1]
-				last = true
-			}
 		} else {
-			err = l.loadSegment(s, missingIndex)
+			rescanned, err = l.loadSegment(s, missingIndex)
+		}
+		// Continuity. Inside a segment, base offsets must increase, but
+		// they may jump: compaction removes whole batches and keeps the
+		// offsets of the rest, and a follower's AppendAssigned keeps the
+		// gaps of its compacted leader. That is all the rescan checks
+		// within a segment too. Between segments there is no gap: a
+		// segment is rolled at the end of the last batch of the one
+		// before (rollLocked), and compaction keeps every segment's last
+		// batch, so each segment's last batch ends exactly at the next
+		// one's base offset. A segment that ends before the next begins
+		// lost its tail (or the next one is misnamed or a segment went
+		// missing); one that ends after it overlaps it. The offsets above
+		// the break cannot be trusted to follow on, so the log ends
+		// there, as after a torn tail in a rescanned segment (and as in
+		// Kafka's recovery, which deletes the segments after one it had
+		// to truncate). A trusted segment is checked by its last batch
+		// (loadSegment reads next from the last index entry and the tail
+		// after it), not rescanned, unless the check fails.
+		if err == nil && !last && s.next != bases[i+1] && !rescanned {
+			l.opts.Logger.Warn("storage: segment does not end where the next begins, rescanning it", "dir", l.dir,
+				"segment", base, "ends", s.next, "next", bases[i+1])
+			err = l.recoverSegment(s)
+		}
+		if err == nil && !last && s.next != bases[i+1] {
+			l.opts.Logger.Warn("storage: deleting the segments after a break in the offsets", "dir", l.dir,
+				"segment", base, "ends", s.next, "next", bases[i+1], "deleted", len(bases)-i-1)
+			for _, b := range bases[i+1:] {
+				if err := removeSegmentFiles(l.fs, l.dir, b); err != nil {
+					return err
+				}
+			}
+			bases = bases[:i+1]
+			last = true
+			changed = true
 		}
 		if err == nil && !last {
 			err = s.finish() // a rebuilt time index gets its final entry back
@@ -201,9 +248,10 @@ func (l *Log) recover() error {
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
 			return err
 		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
-		}
+		changed = true
+	}
+	if changed {
+		return l.fs.SyncDir(l.dir)
 	}
 	return nil
 }
@@ -229,11 +277,11 @@ func (l *Log) setRollBase(s *segment) error {
 // loadSegment opens a finished segment (not the active one after a crash):
 // it loads and checks the indexes, rebuilding them from batch headers if
 // needed, and scans the tail past the last index entry. Torn or
-// discontiguous data falls back to recoverSegment.
-func (l *Log) loadSegment(s *segment, missingIndex bool) error {
+// discontiguous data falls back to recoverSegment (rescanned reports it).
+func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err error) {
 	fi, err := s.log.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	size := fi.Size()
 	s.size.Store(size)
@@ -251,7 +299,7 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) error {
 	if why != nil {
 		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", why)
 		if err := s.resetIndexes(); err != nil {
-			return err
+			return false, err
 		}
 	} else {
 		from, _ = s.idx.last()
@@ -262,21 +310,33 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) error {
 		// A finished segment's last time entry is its max timestamp.
 		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", "time index lacks the max timestamp")
 		if err := s.resetIndexes(); err != nil {
-			return err
+			return false, err
 		}
 		err = s.scanTail(offsetEntry{}, size, int64(l.opts.IndexIntervalBytes))
 	}
 	if errors.Is(err, ErrCorrupt) {
 		l.opts.Logger.Warn("storage: segment inconsistent, recovering it", "segment", s.log.Name(), "err", err)
-		return l.recoverSegment(s)
+		return true, l.recoverSegment(s)
 	}
-	return err
+	s.publish(size)
+	return false, err
 }
 
 // checkIndexes checks that the last entries of loaded indexes point at the
-// batches they name.
+// batches they name, and that the first batch does not begin below the
+// segment's base offset (the tail scan checks the batches after the last
+// entry; those between are trusted).
 func (s *segment) checkIndexes(size int64) error {
 	buf := make([]byte, record.HeaderSize)
+	if size > 0 {
+		h, err := s.header(buf, 0, size)
+		if err != nil {
+			return s.readErr(err, 0)
+		}
+		if h.BaseOffset < s.base {
+			return fmt.Errorf("%w: first batch at offset %d, below the segment's base", ErrCorrupt, h.BaseOffset)
+		}
+	}
 	if e, ok := s.idx.last(); ok {
 		h, err := s.header(buf, int64(e.pos), size)
 		if err != nil {
@@ -398,7 +458,7 @@ func (l *Log) recoverSegment(s *segment) error {
 			return err
 		}
 	}
-	s.size.Store(pos)
+	s.publish(pos)
 	if err := s.writeIndexes(); err != nil {
 		return err
 	}
@@ -433,7 +493,7 @@ func (l *Log) close(marker bool) error {
 			errs = append(errs, l.failLocked("close", err))
 		} else if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := l.CheckpointRecoveryPoint(); err != nil {
+		} else if err := l.checkpointRecoveryPoint(); err != nil {
 			errs = append(errs, err)
 		} else if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
 			errs = append(errs, err)

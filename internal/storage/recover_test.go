@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/storagetest"
 )
 
 // fillLog writes batches of 3 records over a few segments and returns them.
@@ -302,15 +303,15 @@ func TestStorageRecoverLeftovers(t *testing.T) {
 func TestStorageStickyWriteError(t *testing.T) {
 	cases := []struct {
 		name    string
-		op      Op
+		op      storagetest.Op
 		pattern string
 		opts    func(*Options)
 		epoch   int32
 	}{
-		{"log write", OpWrite, "*.log", nil, -1},
-		{"index write", OpWrite, "*.index", func(o *Options) { o.IndexIntervalBytes = 1 }, -1},
-		{"fsync", OpSync, "*.log", func(o *Options) { o.FlushMessages = 1 }, -1},
-		{"epoch checkpoint", OpRename, epochCheckpointFile, nil, 3},
+		{"log write", storagetest.OpWrite, "*.log", nil, -1},
+		{"index write", storagetest.OpWrite, "*.index", func(o *Options) { o.IndexIntervalBytes = 1 }, -1},
+		{"fsync", storagetest.OpSync, "*.log", func(o *Options) { o.FlushMessages = 1 }, -1},
+		{"epoch checkpoint", storagetest.OpRename, epochCheckpointFile, nil, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,7 +321,7 @@ func TestStorageStickyWriteError(t *testing.T) {
 			if tc.opts != nil {
 				tc.opts(&o)
 			}
-			ffs := NewFaultFS(OS)
+			ffs := storagetest.NewFaultFS(OS)
 			l, err := Open(ffs, dir, o)
 			if err != nil {
 				t.Fatal(err)
@@ -328,7 +329,7 @@ func TestStorageStickyWriteError(t *testing.T) {
 			want := appendBatches(t, l, 3, 2, 50, seqTs)
 			ffs.InjectError(tc.op, tc.pattern, 1, nil)
 			_, err = l.Append(makeBatch(t, 2, 5, tc.epoch, 50))
-			if !errors.Is(err, ErrStorage) || !errors.Is(err, ErrInjected) {
+			if !errors.Is(err, ErrStorage) || !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("append with a failing %s: %v", tc.name, err)
 			}
 			for i := 0; i < 3; i++ { // sticky, though the FS works again
@@ -380,7 +381,7 @@ func TestStorageFlushPolicy(t *testing.T) {
 			o := testOpts(c)
 			o.SegmentBytes = 1 << 20
 			o.FlushMessages, o.FlushMs = tc.messages, tc.ms
-			ffs := NewFaultFS(OS)
+			ffs := storagetest.NewFaultFS(OS)
 			l := mustOpen(t, ffs, t.TempDir(), o)
 			for i, want := range tc.wantSyncs {
 				if _, err := l.Append(makeBatch(t, 2, 1, -1, 10)); err != nil {
@@ -392,12 +393,12 @@ func TestStorageFlushPolicy(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if got := ffs.Count(OpSync, "*.log"); got != want {
+				if got := ffs.Count(storagetest.OpSync, "*.log"); got != want {
 					t.Fatalf("after append %d: %d syncs, want %d", i, got, want)
 				}
 				// Policy flushes sync record data only: recovery rebuilds
 				// the indexes of every segment above the recovery point.
-				if got := ffs.Count(OpSync, "*.index"); got != 0 {
+				if got := ffs.Count(storagetest.OpSync, "*.index"); got != 0 {
 					t.Fatalf("after append %d: %d index syncs, want none", i, got)
 				}
 			}
@@ -406,14 +407,14 @@ func TestStorageFlushPolicy(t *testing.T) {
 			if _, err := l.Append(makeBatch(t, 2, 1, -1, 10)); err != nil {
 				t.Fatal(err)
 			}
-			n := ffs.Count(OpSync, "*.log")
+			n := ffs.Count(storagetest.OpSync, "*.log")
 			if err := l.Flush(); err != nil {
 				t.Fatal(err)
 			}
 			if err := l.Flush(); err != nil { // nothing new: no fsync
 				t.Fatal(err)
 			}
-			if got := ffs.Count(OpSync, "*.log"); got != n+1 {
+			if got := ffs.Count(storagetest.OpSync, "*.log"); got != n+1 {
 				t.Fatalf("Flush: %d syncs, had %d", got, n)
 			}
 		})

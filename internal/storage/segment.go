@@ -51,13 +51,14 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 //
 // The .log file is RecordBatch v2 batches back to back, exactly as the record
 // package lays them out, with base offsets increasing contiguously from the
-// segment's base offset (in a segment compaction rewrote, increasing with
-// gaps, its last batch still ending where the next segment begins; see
-// clean.go): no segment header, no padding, no trailer. Each batch is
+// segment's base offset, except for gaps where compaction removed batches
+// (in a segment it rewrote, see clean.go, or in the leader's log a follower
+// copies); the last batch ends where the next segment begins (recovery
+// checks it). No segment header, no padding, no trailer. Each batch is
 // written with one Write, so a crash can only tear the last one.
 //
-// Readers use size, the offset index and refs without Log.mu; everything
-// else is the writer's and guarded by Log.mu.
+// Readers use size, readMaxTs, the indexes and refs without Log.mu;
+// everything else is the writer's and guarded by Log.mu.
 type segment struct {
 	base int64
 	log  File
@@ -66,6 +67,10 @@ type segment struct {
 
 	size atomic.Int64 // bytes of whole batches in log; published after they are written
 	refs atomic.Int32 // the log's reference plus in-flight reads; 0 = retired
+	// readMaxTs is maxTs for readers, stored after the size that covers
+	// the batch carrying it, so a reader that loads it first and then the
+	// size finds that batch.
+	readMaxTs atomic.Int64
 
 	// Guarded by Log.mu.
 	next            int64 // offset after the last batch
@@ -75,6 +80,7 @@ type segment struct {
 	rollBase        int64 // unix ms the segment.ms clock starts from; -1 while empty
 	dirty           bool  // written since the last fsync
 	retiredAt       int64 // unix ms it was removed from the log (graveyard)
+	deletedNames    bool  // retired with its files renamed *.deleted
 }
 
 // openSegment opens (creating where absent, emptying if truncate) the three
@@ -84,6 +90,7 @@ func openSegment(fs FS, dir string, base int64, truncate bool) (s *segment, miss
 	s.idx.codec = offsetCodec
 	s.tidx.codec = timeCodec
 	s.refs.Store(1)
+	s.readMaxTs.Store(-1)
 	flags := fileFlags
 	if truncate {
 		flags |= os.O_TRUNC
@@ -159,8 +166,14 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64) error {
 	if err := s.writeIndexes(); err != nil {
 		return err
 	}
-	s.size.Store(pos + int64(len(batch)))
+	s.publish(pos + int64(len(batch)))
 	return nil
+}
+
+// publish makes size bytes and the max timestamp visible to readers.
+func (s *segment) publish(size int64) {
+	s.size.Store(size)
+	s.readMaxTs.Store(s.maxTs)
 }
 
 // finish adds the final time index entry (see timeIndex) before the segment
@@ -189,9 +202,33 @@ func (s *segment) close() error {
 }
 
 func removeSegmentFiles(fs FS, dir string, base int64) error {
+	return removeFiles(fs, dir, base, "")
+}
+
+// deletedSuffix marks the files of a segment removed from the log and
+// waiting for FileDeleteDelayMs (Kafka's name). Recovery deletes them
+// (isLeftover).
+const deletedSuffix = ".deleted"
+
+// renameDeleted renames the files of segment base to *.deleted, freeing
+// their names.
+func renameDeleted(fs FS, dir string, base int64) error {
 	var errs []error
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := fs.Remove(segmentPath(dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, suffix := range segmentSuffixes {
+		name := segmentPath(dir, base, suffix)
+		if err := fs.Rename(name, name+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeFiles removes the files of segment base whose names end in
+// tail ("" or deletedSuffix) after their segment suffix.
+func removeFiles(fs FS, dir string, base int64, tail string) error {
+	var errs []error
+	for _, suffix := range segmentSuffixes {
+		if err := fs.Remove(segmentPath(dir, base, suffix) + tail); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -249,6 +286,30 @@ func (s *segment) seek(buf []byte, offset, end int64) (h record.Header, pos int6
 		pos += h.Size()
 	}
 	return h, pos, false, nil
+}
+
+// findTimestamp returns a copy of the first batch at or after offset from
+// (and before file position end) whose max timestamp is ≥ ts; found is
+// false if the segment has none. The time index skips the batches before
+// the last entry at or below ts: every one of them has a smaller max.
+func (s *segment) findTimestamp(buf []byte, ts, from, end int64) (batch []byte, found bool, err error) {
+	if e, ok := s.tidx.lookup(ts); ok {
+		from = max(from, s.base+int64(e.rel))
+	}
+	h, pos, found, err := s.seek(buf, from, end)
+	for found && err == nil {
+		if h.MaxTimestamp >= ts {
+			b, err := s.readBatch(&h, pos)
+			return b, err == nil, err
+		}
+		if pos += h.Size(); pos >= end {
+			break
+		}
+		if h, err = s.header(buf, pos, end); err != nil {
+			err = s.readErr(err, pos)
+		}
+	}
+	return nil, false, err
 }
 
 func (s *segment) readErr(err error, pos int64) error {

@@ -72,6 +72,9 @@ func (l *Log) TruncateTo(off int64) error {
 		k++
 	}
 	if k == 0 || off < l.start.Load() {
+		if err := l.lowerRecoveryPoint(off); err != nil {
+			return err
+		}
 		return l.truncateFullyLocked(off)
 	}
 	s := segs[k-1]
@@ -87,9 +90,11 @@ func (l *Log) TruncateTo(off int64) error {
 	} else {
 		cut = end
 	}
+	if err := l.lowerRecoveryPoint(leo); err != nil {
+		return err
+	}
 	// Publish the shorter log before touching files.
 	l.leo.Store(leo)
-	l.flush.lower(leo)
 	l.cleanerTruncatedLocked(leo)
 	if k < len(segs) {
 		l.setSegmentsLocked(segs[:k:k])
@@ -108,6 +113,7 @@ func (l *Log) TruncateTo(off int64) error {
 		if err := s.scanTail(last, cut, int64(l.opts.IndexIntervalBytes)); err != nil {
 			return l.failLocked("truncate", err)
 		}
+		s.publish(cut)
 		s.dirty = true
 	}
 	if err := s.sync(); err != nil {
@@ -131,20 +137,21 @@ func (l *Log) TruncateTo(off int64) error {
 }
 
 // truncateFullyLocked replaces every segment by an empty one at off, which
-// becomes the start offset and LEO.
+// becomes the start offset and LEO. Outside Open, the caller has lowered the
+// recovery point to off first (Open persists it once recovery is done).
 func (l *Log) truncateFullyLocked(off int64) error {
 	segs := l.segments()
 	for _, s := range segs { // free the names: one of them may be off's
-		if err := removeSegmentFiles(l.fs, l.dir, s.base); err != nil {
+		if err := renameDeleted(l.fs, l.dir, s.base); err != nil {
 			return l.failLocked("truncate", err)
 		}
+		s.deletedNames = true
 	}
 	s, _, err := openSegment(l.fs, l.dir, off, true)
 	if err != nil {
 		return l.failLocked("truncate", err)
 	}
 	l.leo.Store(off)
-	l.flush.lower(off)
 	l.cleanerTruncatedLocked(off)
 	l.setSegmentsLocked([]*segment{s})
 	l.retireLocked(segs, true)
@@ -173,6 +180,10 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	if off < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, off)
 	}
+	// Everything goes, whether off is below the log or above it.
+	if err := l.lowerRecoveryPoint(min(off, l.start.Load())); err != nil {
+		return err
+	}
 	if err := l.truncateFullyLocked(off); err != nil {
 		return err
 	}
@@ -191,16 +202,25 @@ func (l *Log) setStartLocked(off int64) error {
 	return nil
 }
 
-// retireLocked takes segments already cut out of the segment list: it
-// removes their files (unless done), drops the log's reference and leaves
-// them open in the graveyard until sweepLocked closes them.
-func (l *Log) retireLocked(segs []*segment, filesRemoved bool) {
+// retireLocked takes segments already cut out of the segment list, as
+// Kafka's asynchronous segment deletion does: it renames their files
+// *.deleted (unless that is done, or their files were replaced: the
+// cleaner's), drops the log's reference and leaves them open in the
+// graveyard until sweepLocked closes and removes them, FileDeleteDelayMs
+// later. The caller syncs the directory. A crash meanwhile leaves the
+// *.deleted files, which the next Open removes. (Two segments retired at
+// the same base within the delay share the *.deleted names: the second
+// rename replaces the first's files, whose open handles stay valid, and the
+// first sweep removes the second's names early; only disk space is freed
+// sooner.)
+func (l *Log) retireLocked(segs []*segment, filesHandled bool) {
 	now := l.nowMs()
 	for _, s := range segs {
-		if !filesRemoved {
-			if err := removeSegmentFiles(l.fs, l.dir, s.base); err != nil {
-				l.opts.Logger.Warn("storage: removing segment files", "dir", l.dir, "base", s.base, "err", err)
+		if !filesHandled {
+			if err := renameDeleted(l.fs, l.dir, s.base); err != nil {
+				l.opts.Logger.Warn("storage: renaming removed segment files", "dir", l.dir, "base", s.base, "err", err)
 			}
+			s.deletedNames = true
 		}
 		s.retiredAt = now
 		s.release()
@@ -210,8 +230,10 @@ func (l *Log) retireLocked(segs []*segment, filesRemoved bool) {
 }
 
 // sweepLocked closes retired segments no read holds once FileDeleteDelayMs
-// has passed (all: now, on Close), so Slices handed out shortly before stay
-// readable.
+// has passed (all: now, on Close), and removes their *.deleted files, so
+// Slices handed out shortly before stay readable. There is no timer: the
+// broker's periodic MaybeFlush (every second), appends, retirements and
+// Close sweep, with the log's clock (Options.Now).
 func (l *Log) sweepLocked(all bool) {
 	now := l.nowMs()
 	kept := l.graveyard[:0]
@@ -219,6 +241,11 @@ func (l *Log) sweepLocked(all bool) {
 		if all || (s.refs.Load() <= 0 && now-s.retiredAt >= l.opts.FileDeleteDelayMs) {
 			if err := s.close(); err != nil {
 				l.opts.Logger.Warn("storage: closing removed segment", "dir", l.dir, "base", s.base, "err", err)
+			}
+			if s.deletedNames {
+				if err := removeFiles(l.fs, l.dir, s.base, deletedSuffix); err != nil {
+					l.opts.Logger.Warn("storage: removing deleted segment files", "dir", l.dir, "base", s.base, "err", err)
+				}
 			}
 			continue
 		}
