@@ -110,7 +110,7 @@ func TestBrokerCleanerCompactsCompactedTopicsOnly(t *testing.T) {
 		}
 		// Closed segments hold each key once; the active one is not
 		// cleaned.
-		clean := p.Log().FirstDirtyOffset()
+		clean := p.FirstDirtyOffset()
 		if clean < 150 {
 			t.Fatalf("%s: first dirty offset %d", policy, clean)
 		}

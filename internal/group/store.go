@@ -127,10 +127,7 @@ func (l brokerLog) Read(from int64, maxBytes int32, dst []byte) ([]byte, error) 
 	// The coordinator is the partition leader: its whole log is what the
 	// groups are (a new leader's high watermark may still lag behind what
 	// the previous leader committed), so it reads up to the log end.
-	rr, err := l.p.Log().Read(from, maxBytes, l.p.LogEndOffset(), true)
-	if err == nil && rr.Slice.Size > 0 {
-		dst, err = rr.Slice.ReadInto(dst)
-	}
+	dst, err := l.p.ReadLog(from, maxBytes, dst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLogUnavailable, err)
 	}

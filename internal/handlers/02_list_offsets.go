@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/partition"
-	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
@@ -73,35 +72,13 @@ func (h *Handlers) listOffset(p *partition.Partition, ts int64, sp *kmsg.ListOff
 	case -5:
 		return nil
 	}
-	var (
-		batch []byte
-		ok    bool
-		err   error
-	)
-	switch {
-	case ts == -3:
-		batch, ok, err = p.Log().MaxTimestampBatch()
-	case ts >= 0:
-		batch, ok, err = p.Log().FindTimestamp(ts)
-	default:
+	if ts != -3 && ts < 0 {
 		return kerr.InvalidRequest
 	}
-	if err != nil || !ok {
+	at, found, err := p.OffsetForTimestamp(ts)
+	if err != nil || !found {
 		return err
 	}
-	target := ts
-	if ts == -3 {
-		hdr, err := record.ReadHeader(batch)
-		if err != nil {
-			return err
-		}
-		target = hdr.MaxTimestamp
-	}
-	off, rts, found, err := record.FindTimestamp(batch, target)
-	if err != nil || !found || off >= p.HighWatermark() {
-		return err
-	}
-	hdr, _ := record.ReadHeader(batch)
-	sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, rts, hdr.PartitionLeaderEpoch
+	sp.Offset, sp.Timestamp, sp.LeaderEpoch = at.Offset, at.Timestamp, at.LeaderEpoch
 	return nil
 }

@@ -62,7 +62,7 @@ func TestHandlersCompactedTopicConsumer(t *testing.T) {
 				t.Fatalf("CleanNow: %d passes, %v", passes, err)
 			}
 			_, p, _ := tb.b.Partition("cmp", 0)
-			end := p.Log().FirstDirtyOffset()
+			end := p.FirstDirtyOffset()
 			hw := p.HighWatermark()
 			if end <= 0 || end >= hw {
 				t.Fatalf("cleaned up to %d of %d", end, hw)
@@ -138,8 +138,8 @@ func TestHandlersCompactedOffsetsTopicReplay(t *testing.T) {
 	ot, _ := tb.b.Topic(broker.OffsetsTopic)
 	var cleaned, size int64
 	for _, p := range tb.b.Partitions(ot) {
-		cleaned += p.Log().FirstDirtyOffset()
-		size += p.Log().Size()
+		cleaned += p.FirstDirtyOffset()
+		size += p.Size()
 	}
 	if cleaned == 0 || size > 16<<10 {
 		t.Fatalf("offsets topic: cleaned up to %d, %d bytes", cleaned, size)

@@ -279,8 +279,63 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.log.EndOffsetForEpoch(epoch)
 }
 
-// Log exposes the storage log for offset lookups.
-func (p *Partition) Log() *storage.Log { return p.log }
+// Size is the log's size in bytes.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+// FirstDirtyOffset is where the log cleaner's next pass starts.
+func (p *Partition) FirstDirtyOffset() int64 { return p.log.FirstDirtyOffset() }
+
+// OffsetAt is the answer to a ListOffsets lookup by time.
+type OffsetAt struct {
+	Offset      int64
+	Timestamp   int64
+	LeaderEpoch int32
+}
+
+// OffsetForTimestamp finds the first record below the high watermark with a
+// timestamp at or after ts (ListOffsets with a time); found is false when
+// there is none. ts -3 (KIP-734) finds the record with the largest
+// timestamp instead.
+func (p *Partition) OffsetForTimestamp(ts int64) (at OffsetAt, found bool, err error) {
+	var (
+		batch []byte
+		ok    bool
+	)
+	if ts == -3 {
+		batch, ok, err = p.log.MaxTimestampBatch()
+	} else {
+		batch, ok, err = p.log.FindTimestamp(ts)
+	}
+	if err != nil || !ok {
+		return at, false, err
+	}
+	hdr, err := record.ReadHeader(batch)
+	if err != nil {
+		return at, false, err
+	}
+	target := ts
+	if ts == -3 {
+		target = hdr.MaxTimestamp
+	}
+	off, rts, found, err := record.FindTimestamp(batch, target)
+	if err != nil || !found || off >= p.HighWatermark() {
+		return at, false, err
+	}
+	return OffsetAt{Offset: off, Timestamp: rts, LeaderEpoch: hdr.PartitionLeaderEpoch}, true, nil
+}
+
+// ReadLog appends to dst whole batches from offset from (at least one if
+// there is one, at most about maxBytes), up to the log end rather than the
+// high watermark: for an internal topic's coordinator, which is the leader
+// and whose state is its whole log (a new leader's HW may lag behind what
+// the previous leader committed).
+func (p *Partition) ReadLog(from int64, maxBytes int32, dst []byte) ([]byte, error) {
+	rr, err := p.log.Read(from, maxBytes, p.log.EndOffset(), true)
+	if err == nil && rr.Slice.Size > 0 {
+		dst, err = rr.Slice.ReadInto(dst)
+	}
+	return dst, err
+}
 
 // DeleteRecords raises the log start offset to offset (-1: the high
 // watermark) and returns the new start offset.

@@ -107,7 +107,7 @@ func logBytes(t *testing.T, p *Partition) []byte {
 	t.Helper()
 	var out []byte
 	for off := p.LogStartOffset(); off < p.LogEndOffset(); {
-		rr, err := p.Log().Read(off, 1<<20, p.LogEndOffset(), true)
+		rr, err := p.log.Read(off, 1<<20, p.LogEndOffset(), true)
 		must(t, err)
 		n := len(out)
 		out, err = rr.Slice.ReadInto(out)
@@ -498,7 +498,7 @@ func TestPartitionReplicaAppendRejectsBadBatches(t *testing.T) {
 		if err := f.p.AppendReplica(b, 0, 0); err == nil {
 			t.Fatalf("%s: accepted", name)
 		}
-		if f.p.LogEndOffset() != leo || !bytes.Equal(logBytes(t, f.p), before) || f.p.Log().Err() != nil {
+		if f.p.LogEndOffset() != leo || !bytes.Equal(logBytes(t, f.p), before) || f.p.log.Err() != nil {
 			t.Fatalf("%s: log changed or failed", name)
 		}
 	}
