@@ -136,7 +136,7 @@ func (ft *fetcher) requestFailed(batch []*follower, err error) {
 	}
 	until := time.Now().Add(ft.m.o.Backoff)
 	for _, f := range batch {
-		f.delayUntil = until
+		f.delay(until)
 	}
 }
 
@@ -210,7 +210,7 @@ func (ft *fetcher) applyFetch(f *follower, p *kmsg.FetchResponseTopicPartition) 
 			f.outOfRange++
 			f.setState(stateListEarliest)
 			if f.outOfRange > 1 { // the last fix did not help: do not spin
-				f.delayUntil = time.Now().Add(ft.m.o.Backoff)
+				f.delay(time.Now().Add(ft.m.o.Backoff))
 			}
 			ft.debug(f, "fetch offset out of range", err)
 			return
@@ -248,7 +248,7 @@ func (ft *fetcher) applyFetch(f *follower, p *kmsg.FetchResponseTopicPartition) 
 		// the first batch whole (KIP-74), so this is a broken answer;
 		// fetching again at once would spin.
 		ft.problem(f, slog.LevelWarn, "fetch returned no whole batch", errors.New("replication: partial batch only"))
-		f.delayUntil = time.Now().Add(ft.m.o.Backoff)
+		f.delay(time.Now().Add(ft.m.o.Backoff))
 		return
 	}
 	f.lastProblem = ""
@@ -273,7 +273,7 @@ func (ft *fetcher) partitionError(f *follower, what string, err error) {
 	default:
 		ft.problem(f, slog.LevelWarn, what+" failed", err)
 	}
-	f.delayUntil = time.Now().Add(ft.m.o.Backoff)
+	f.delay(time.Now().Add(ft.m.o.Backoff))
 }
 
 func (ft *fetcher) debug(f *follower, msg string, err error) {

@@ -246,6 +246,7 @@ type follower struct {
 
 	lag       atomic.Int64
 	published atomic.Int32 // copy of state for other goroutines (tests, introspection)
+	backoffs  atomic.Int64 // times delayed after a failed or refused request (introspection)
 
 	// Owned by the fetcher goroutine.
 	state       fstate
@@ -256,6 +257,12 @@ type follower struct {
 
 func newFollower(k tp, r Replica, leader, epoch int32) *follower {
 	return &follower{tp: k, r: r, leader: leader, epoch: epoch, state: stateTruncate}
+}
+
+// delay holds the follower back until until (the fetcher's goroutine only).
+func (f *follower) delay(until time.Time) {
+	f.delayUntil = until
+	f.backoffs.Add(1)
 }
 
 func (f *follower) setState(s fstate) {

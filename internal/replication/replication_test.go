@@ -365,7 +365,7 @@ func TestReplicationLeaderEpochErrors(t *testing.T) {
 	}
 	m.Follow(topic, 0, r, 1, 1) // same epoch: stays parked
 	m.Follow(topic, 0, r, 1, 3) // ahead of the leader: retried
-	time.Sleep(50 * time.Millisecond)
+	waitBackoffs(t, m, topic, 0, 2)
 	if r.memLog.LogEndOffset() != 0 {
 		t.Fatal("fetched from a leader in an older epoch")
 	}
@@ -384,7 +384,7 @@ func TestReplicationLeaderUnreachable(t *testing.T) {
 	r := newReplica(t)
 	m.Follow(topic, 0, r, 1, 1)
 	m.Follow(topic, 1, newReplica(t), 1, 1) // unknown at the leader: backs off
-	time.Sleep(50 * time.Millisecond)
+	waitBackoffs(t, m, topic, 0, 2)
 	if r.memLog.LogEndOffset() != 0 {
 		t.Fatal("fetched from nowhere")
 	}
@@ -415,4 +415,22 @@ func TestReplicationUndefinedEpochAnswer(t *testing.T) {
 	if r.memLog.LogEndOffset() != 2 {
 		t.Fatalf("log end %d", r.memLog.LogEndOffset())
 	}
+}
+
+// waitBackoffs waits until the follower of topic-index has been held back
+// at least n times (its requests were tried and refused or failed).
+func waitBackoffs(t *testing.T, m *Manager, topic string, index int32, n int64) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		f := m.parts[tp{topic, index}]
+		if f == nil {
+			return errors.New("not followed")
+		}
+		if got := f.backoffs.Load(); got < n {
+			return fmt.Errorf("held back %d times", got)
+		}
+		return nil
+	})
 }

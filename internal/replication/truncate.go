@@ -290,5 +290,5 @@ func (ft *fetcher) applyListedOffset(f *follower, offset int64) {
 // error, typically): log it once and retry after the backoff.
 func (ft *fetcher) localFailed(f *follower, err error) {
 	ft.problem(f, slog.LevelError, "local replica failed", err)
-	f.delayUntil = time.Now().Add(ft.m.o.Backoff)
+	f.delay(time.Now().Add(ft.m.o.Backoff))
 }
