@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
 // errTooManyFiles is a transient accept failure: wait and retry.
@@ -213,7 +215,7 @@ func (c *conn) serve() {
 			continue
 		}
 		if st, ok := resp.(Streamer); ok {
-			out, err = writeStream(c.nc, out, req, st, resp.IsFlexible() && req.Key != ApiVersionsKey)
+			out, err = protocol.WriteStream(c.nc, out, req.CorrelationID, protocol.ResponseHeaderFlexible(resp), st)
 		} else {
 			out = AppendResponse(out[:0], req, resp)
 			_, err = c.nc.Write(out)
