@@ -150,9 +150,10 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	srv := server.New(ln, server.Config{
-		MaxRequestSize: cfg.Int("socket.request.max.bytes"),
-		IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
-		Logger:         logger,
+		MaxRequestSize:        cfg.Int("socket.request.max.bytes"),
+		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
+		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+		Logger:                logger,
 	}, h)
 
 	serveErr := make(chan error, 1)
@@ -162,9 +163,10 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		// Kafka requests on the controller listener: registrations of
 		// brokers that do not know the quorum leader yet.
 		ctlSrv = server.New(node.ControllerKafkaListener(), server.Config{
-			MaxRequestSize: cfg.Int("socket.request.max.bytes"),
-			IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
-			Logger:         logger,
+			MaxRequestSize:        cfg.Int("socket.request.max.bytes"),
+			QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
+			IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+			Logger:                logger,
 		}, h)
 		go ctlSrv.Serve()
 	}

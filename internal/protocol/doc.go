@@ -1,6 +1,7 @@
 // Package protocol is Kafka's framing, shared by the broker's server and
 // its inter-broker client: request and response headers, tagged-field
-// sections, and response bodies streamed with file ranges spliced in. Bodies themselves are
+// sections, frames that grow with the bytes that arrive, and response
+// bodies streamed with file ranges spliced in. Bodies themselves are
 // franz-go's kmsg types; this package only puts them in and takes them out
 // of frames.
 //
@@ -26,7 +27,8 @@
 // answers with header v0: a client that does not know the broker's
 // versions yet must still be able to read the answer (KIP-511).
 //
-// Invariant: parsing never reads past its input and never allocates in
+// Invariants: parsing never reads past its input and never allocates in
 // proportion to a length field it has not checked against the bytes
-// present.
+// present; a frame buffer grows with the bytes received (ReadFrame), never
+// to a peer's announced size up front.
 package protocol

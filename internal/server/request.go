@@ -3,8 +3,24 @@
 // kmsg, hands them to a Handler one at a time per connection, and writes the
 // responses back in request order.
 //
-// A size below the fixed header, negative, or above socket.request.max.bytes
-// closes the connection before anything is allocated for the body.
+// What one connection may cost:
+//
+//   - A frame's size prefix below the request header, negative, or above
+//     socket.request.max.bytes (Config.MaxRequestSize) closes the connection
+//     before anything is allocated for the body. So does a size above
+//     Config.FirstRequestMaxSize (512 KiB) until the connection's first
+//     request parsed: no client opens with a bigger request, and an unknown
+//     peer should not get to announce 100 MB.
+//   - A frame's buffer grows with the bytes that arrive (protocol.ReadFrame),
+//     so an announced size costs nothing until it is sent.
+//   - All frames being received or served hold buffers from one budget of
+//     queued.max.request.bytes (Config.QueuedMaxRequestBytes). A frame that
+//     would exceed it stalls its connection (backpressure) until other
+//     requests finish. One frame at a time may overdraw the budget, taking
+//     its whole size at once, so that partly received frames cannot wait for
+//     each other forever; memory held by frames is therefore bounded by the
+//     budget plus one frame of socket.request.max.bytes, as in Kafka's
+//     memory pool (KIP-72).
 package server
 
 import (

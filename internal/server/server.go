@@ -24,11 +24,30 @@ var errTooManyFiles = syscall.EMFILE
 
 // Config configures a Server.
 type Config struct {
-	Addr           string        // listen address, host:port
-	MaxRequestSize int32         // socket.request.max.bytes
-	IdleTimeout    time.Duration // connections.max.idle.ms; 0 = none
-	Logger         *slog.Logger
+	Addr           string // listen address, host:port
+	MaxRequestSize int32  // socket.request.max.bytes
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes that the
+	// frames of all connections may hold together (see the package doc).
+	// Kafka's default, -1, means unbounded there; here it and any value
+	// <= 0 mean MaxRequestSize, so that a broker's request memory is
+	// bounded by default (by twice socket.request.max.bytes, counting the
+	// one frame that may overdraw).
+	QueuedMaxRequestBytes int64
+	// FirstRequestMaxSize bounds the frames of a connection until one of
+	// its requests parsed; 0 means DefaultFirstRequestMaxSize. It is
+	// capped by MaxRequestSize.
+	FirstRequestMaxSize int32
+	IdleTimeout         time.Duration // connections.max.idle.ms; 0 = none
+	Logger              *slog.Logger
 }
+
+// DefaultFirstRequestMaxSize is the default Config.FirstRequestMaxSize:
+// 512 KiB, Kafka's sasl.server.max.receive.size, the bound Kafka puts on
+// what a peer sends before it authenticated. A client's first request is
+// ApiVersions (a few hundred bytes) or, from clients older than Kafka 0.10,
+// Metadata or a Produce, which stays below this unless the producer's
+// batch is huge.
+const DefaultFirstRequestMaxSize = 512 << 10
 
 // Server accepts connections and serves requests on them.
 type Server struct {
@@ -37,8 +56,9 @@ type Server struct {
 	handler Handler
 	logger  *slog.Logger
 
-	ctx    context.Context // cancelled at Shutdown: wakes long polls
+	ctx    context.Context // cancelled at Shutdown: wakes long polls and budget waits
 	cancel context.CancelFunc
+	budget *budget
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -61,8 +81,16 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = int64(cfg.MaxRequestSize)
+	}
+	if cfg.FirstRequestMaxSize <= 0 {
+		cfg.FirstRequestMaxSize = DefaultFirstRequestMaxSize
+	}
+	cfg.FirstRequestMaxSize = min(cfg.FirstRequestMaxSize, cfg.MaxRequestSize)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, ln: ln, handler: h, logger: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}
+	return &Server{cfg: cfg, ln: ln, handler: h, logger: cfg.Logger, ctx: ctx, cancel: cancel,
+		budget: newBudget(cfg.QueuedMaxRequestBytes), conns: map[*conn]struct{}{}}
 }
 
 // Addr is the bound address.
@@ -169,7 +197,11 @@ func (c *conn) serve() {
 	releaser, _ := c.s.handler.(FrameReleaser)
 	var sizeBuf [4]byte
 	var out []byte
+	var res reservation
+	defer c.s.budget.release(&res)
+	parsed := false // a request of this connection parsed
 	for {
+		c.s.budget.release(&res)
 		if !c.setBusy(false) {
 			return
 		}
@@ -186,14 +218,21 @@ func (c *conn) serve() {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > c.s.cfg.MaxRequestSize {
-			log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", c.s.cfg.MaxRequestSize)
+		switch limit := c.s.cfg.MaxRequestSize; {
+		case size < 8 || size > limit:
+			log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", limit)
+			return
+		case !parsed && size > c.s.cfg.FirstRequestMaxSize:
+			log.Warn("closing connection: first request too large", "size", size, "max", c.s.cfg.FirstRequestMaxSize)
 			return
 		}
 		c.nc.SetReadDeadline(time.Time{})
-		frame := getFrame(int(size))
-		if _, err := io.ReadFull(br, frame); err != nil {
-			log.Warn("closing connection: request truncated", "size", size, "err", err)
+		frame, err := c.readFrame(br, int(size), time.Time{}, &res)
+		if err != nil {
+			if !c.closingNow() {
+				log.Warn("closing connection: request truncated", "size", size, "received", len(frame), "err", err)
+			}
+			putFrame(frame)
 			return
 		}
 		req, err := ParseRequest(frame, c.s.handler)
@@ -201,6 +240,7 @@ func (c *conn) serve() {
 			log.Warn("closing connection: malformed request", "err", err)
 			return
 		}
+		parsed = true
 		req.Remote = c.remote
 		resp, err := c.handle(req)
 		if err != nil {
@@ -231,6 +271,22 @@ func (c *conn) serve() {
 			out = nil // do not pin a large fetch response's buffer
 		}
 	}
+}
+
+// readFrame reads a frame body of size bytes into a buffer that grows with
+// the bytes that arrive, each step reserved from the server's budget (and
+// recycled through the frame pool).
+func (c *conn) readFrame(br *bufio.Reader, size int, deadline time.Time, res *reservation) ([]byte, error) {
+	final := int64(frameCap(size))
+	return protocol.ReadFrame(br, size, func(old []byte, n int) ([]byte, error) {
+		if err := c.s.budget.reserve(res, int64(frameCap(n)), final, deadline, c.s.ctx.Done()); err != nil {
+			return nil, err
+		}
+		b := getFrame(n)
+		copy(b, old)
+		putFrame(old)
+		return b, nil
+	})
 }
 
 func (c *conn) closingNow() bool {

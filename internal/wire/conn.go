@@ -168,10 +168,11 @@ func (c *Conn) exchangeLocked(req kmsg.Request) (kmsg.Response, error) {
 	if size < 4 || size > MaxResponseSize {
 		return nil, fmt.Errorf("%w: %d from %s", ErrFrameSize, size, c.addr)
 	}
-	// A fresh buffer per response: decoded byte fields (record batches)
-	// alias it.
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(c.nc, frame); err != nil {
+	// A fresh buffer per response (decoded byte fields, record batches,
+	// alias it), grown as the bytes arrive rather than to the announced
+	// size up front.
+	frame, err := protocol.ReadFrame(c.nc, int(size), nil)
+	if err != nil {
 		return nil, fmt.Errorf("wire: read from %s: %w", c.addr, err)
 	}
 	got, resp, err := protocol.ParseResponse(frame, req)

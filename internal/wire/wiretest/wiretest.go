@@ -125,8 +125,8 @@ func ReadRequest(r io.Reader) (corr int32, req kmsg.Request, err error) {
 	if n < 10 || n > 200<<20 {
 		return 0, nil, fmt.Errorf("wiretest: frame size %d", n)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	b, err := protocol.ReadFrame(r, int(n), nil)
+	if err != nil {
 		return 0, nil, err
 	}
 	h, body, err := protocol.ParseRequestHeader(b)
