@@ -3,7 +3,7 @@
 // kmsg, hands them to a Handler one at a time per connection, and writes the
 // responses back in request order.
 //
-// What one connection may cost:
+// What one connection may cost, and for how long:
 //
 //   - A frame's size prefix below the request header, negative, or above
 //     socket.request.max.bytes (Config.MaxRequestSize) closes the connection
@@ -21,6 +21,13 @@
 //     each other forever; memory held by frames is therefore bounded by the
 //     budget plus one frame of socket.request.max.bytes, as in Kafka's
 //     memory pool (KIP-72).
+//   - Once the first byte of a frame arrived, the whole frame must arrive
+//     within connections.max.idle.ms (Config.IdleTimeout), waits for the
+//     budget included; a connection that trickles a request slower than
+//     that is closed and the close logged at Warn with its remote address.
+//     Kafka closes connections idle for connections.max.idle.ms; a request
+//     that never completes is no activity either. Between requests the
+//     same timeout closes an idle connection.
 package server
 
 import (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -37,8 +38,11 @@ type Config struct {
 	// its requests parsed; 0 means DefaultFirstRequestMaxSize. It is
 	// capped by MaxRequestSize.
 	FirstRequestMaxSize int32
-	IdleTimeout         time.Duration // connections.max.idle.ms; 0 = none
-	Logger              *slog.Logger
+	// IdleTimeout is connections.max.idle.ms: a connection idle that long
+	// between requests is closed, and so is one whose request, once its
+	// first byte arrived, is not whole that long after. 0 = none.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // DefaultFirstRequestMaxSize is the default Config.FirstRequestMaxSize:
@@ -175,13 +179,38 @@ func (c *conn) closeIfIdleLocked() {
 	}
 }
 
-// setBusy marks the connection busy or idle; it returns false if the server
-// is shutting down and the connection should close instead.
-func (c *conn) setBusy(busy bool) bool {
+// waitForRequest marks the connection idle and arms the idle timeout; it
+// returns false if the server is shutting down and the connection should
+// close instead. The deadline is set under the lock so that Shutdown's
+// closeIfIdleLocked cannot be overwritten by it.
+func (c *conn) waitForRequest() bool {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	c.busy = busy
+	c.busy = false
+	var deadline time.Time
+	if t := c.s.cfg.IdleTimeout; t > 0 {
+		deadline = time.Now().Add(t)
+	}
+	c.nc.SetReadDeadline(deadline)
 	return !c.s.closing
+}
+
+// setBusy marks the connection busy; it returns false if the server is
+// shutting down and the connection should close instead.
+func (c *conn) setBusy() bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.busy = true
+	return !c.s.closing
+}
+
+// connState is what a connection keeps from one request to the next.
+type connState struct {
+	br       *bufio.Reader
+	log      *slog.Logger
+	releaser FrameReleaser
+	out      []byte // response encoding buffer
+	parsed   bool   // a request of this connection parsed
 }
 
 func (c *conn) serve() {
@@ -192,85 +221,92 @@ func (c *conn) serve() {
 		c.s.mu.Unlock()
 		c.s.wg.Done()
 	}()
-	log := c.s.logger.With("remote", c.remote.String())
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	releaser, _ := c.s.handler.(FrameReleaser)
+	st := &connState{br: bufio.NewReaderSize(c.nc, 64<<10), log: c.s.logger.With("remote", c.remote.String())}
+	st.releaser, _ = c.s.handler.(FrameReleaser)
+	for c.serveRequest(st) {
+	}
+}
+
+// serveRequest reads, serves and answers one request; false closes the
+// connection.
+func (c *conn) serveRequest(st *connState) bool {
+	log := st.log
+	if !c.waitForRequest() {
+		return false
+	}
+	first, err := st.br.ReadByte()
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !c.closingNow() {
+			log.Debug("connection closed while waiting for a request", "err", err)
+		}
+		return false
+	}
+	if !c.setBusy() {
+		return false
+	}
+	// From its first byte, the whole request must arrive within the idle
+	// timeout: a partly received request is not activity that keeps the
+	// connection open forever.
+	var deadline time.Time
+	if t := c.s.cfg.IdleTimeout; t > 0 {
+		deadline = time.Now().Add(t)
+		c.nc.SetReadDeadline(deadline)
+	}
 	var sizeBuf [4]byte
-	var out []byte
+	sizeBuf[0] = first
+	if n, err := io.ReadFull(st.br, sizeBuf[1:]); err != nil {
+		c.logReadFailure(log, err, -1, 1+n, deadline) // size not known yet
+		return false
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	switch limit := c.s.cfg.MaxRequestSize; {
+	case size < 8 || size > limit:
+		log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", limit)
+		return false
+	case !st.parsed && size > c.s.cfg.FirstRequestMaxSize:
+		log.Warn("closing connection: first request too large", "size", size, "max", c.s.cfg.FirstRequestMaxSize)
+		return false
+	}
 	var res reservation
 	defer c.s.budget.release(&res)
-	parsed := false // a request of this connection parsed
-	for {
-		c.s.budget.release(&res)
-		if !c.setBusy(false) {
-			return
-		}
-		if t := c.s.cfg.IdleTimeout; t > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(t))
-		}
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
-			if !errors.Is(err, io.EOF) && !c.closingNow() {
-				log.Debug("connection closed while waiting for a request", "err", err)
-			}
-			return
-		}
-		if !c.setBusy(true) {
-			return
-		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		switch limit := c.s.cfg.MaxRequestSize; {
-		case size < 8 || size > limit:
-			log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", limit)
-			return
-		case !parsed && size > c.s.cfg.FirstRequestMaxSize:
-			log.Warn("closing connection: first request too large", "size", size, "max", c.s.cfg.FirstRequestMaxSize)
-			return
-		}
-		c.nc.SetReadDeadline(time.Time{})
-		frame, err := c.readFrame(br, int(size), time.Time{}, &res)
-		if err != nil {
-			if !c.closingNow() {
-				log.Warn("closing connection: request truncated", "size", size, "received", len(frame), "err", err)
-			}
-			putFrame(frame)
-			return
-		}
-		req, err := ParseRequest(frame, c.s.handler)
-		if err != nil {
-			log.Warn("closing connection: malformed request", "err", err)
-			return
-		}
-		parsed = true
-		req.Remote = c.remote
-		resp, err := c.handle(req)
-		if err != nil {
-			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
-			return
-		}
-		release := releaser != nil && releaser.ReleasesFrame(req.Key)
-		if resp == nil {
-			if release {
-				putFrame(frame)
-			}
-			continue
-		}
-		if st, ok := resp.(Streamer); ok {
-			out, err = protocol.WriteStream(c.nc, out, req.CorrelationID, protocol.ResponseHeaderFlexible(resp), st)
+	frame, err := c.readFrame(st.br, int(size), deadline, &res)
+	if err != nil {
+		c.logReadFailure(log, err, int(size), len(frame), deadline)
+		putFrame(frame)
+		return false
+	}
+	req, err := ParseRequest(frame, c.s.handler)
+	if err != nil {
+		log.Warn("closing connection: malformed request", "err", err)
+		return false
+	}
+	st.parsed = true
+	req.Remote = c.remote
+	resp, err := c.handle(req)
+	if err != nil {
+		log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
+		return false
+	}
+	release := st.releaser != nil && st.releaser.ReleasesFrame(req.Key)
+	if resp != nil {
+		if s, ok := resp.(Streamer); ok {
+			st.out, err = protocol.WriteStream(c.nc, st.out, req.CorrelationID, protocol.ResponseHeaderFlexible(resp), s)
 		} else {
-			out = AppendResponse(out[:0], req, resp)
-			_, err = c.nc.Write(out)
+			st.out = AppendResponse(st.out[:0], req, resp)
+			_, err = c.nc.Write(st.out)
 		}
 		if err != nil {
 			log.Debug("closing connection: write failed", "err", err)
-			return
+			return false
 		}
-		if release {
-			putFrame(frame)
-		}
-		if cap(out) > 1<<20 {
-			out = nil // do not pin a large fetch response's buffer
+		if cap(st.out) > 1<<20 {
+			st.out = nil // do not pin a large fetch response's buffer
 		}
 	}
+	if release {
+		putFrame(frame)
+	}
+	return true
 }
 
 // readFrame reads a frame body of size bytes into a buffer that grows with
@@ -287,6 +323,20 @@ func (c *conn) readFrame(br *bufio.Reader, size int, deadline time.Time, res *re
 		putFrame(old)
 		return b, nil
 	})
+}
+
+// logReadFailure logs why a frame (of size bytes, -1 if its size prefix
+// did not arrive; got bytes received) could not be read.
+func (c *conn) logReadFailure(log *slog.Logger, err error, size, got int, deadline time.Time) {
+	switch {
+	case c.closingNow():
+		log.Debug("closing connection at shutdown with a request partly received", "size", size, "received", got)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errBudgetWait) && !deadline.IsZero() && !time.Now().Before(deadline):
+		log.Warn("closing connection: request not received whole within connections.max.idle.ms",
+			"size", size, "received", got, "connections.max.idle.ms", c.s.cfg.IdleTimeout.Milliseconds(), "err", err)
+	default:
+		log.Warn("closing connection: request truncated", "size", size, "received", got, "err", err)
+	}
 }
 
 func (c *conn) closingNow() bool {
