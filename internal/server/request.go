@@ -32,6 +32,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,6 +47,13 @@ const ApiVersionsKey = protocol.ApiVersionsKey
 // ErrMalformed marks a request that cannot be parsed; the connection
 // closes. It is protocol.ErrMalformed.
 var ErrMalformed = protocol.ErrMalformed
+
+// ErrCloseConnection is wrapped by a Handler's error to ask for the
+// connection to be closed as a normal part of the protocol rather than as a
+// failure: Kafka closes a connection after an acks=0 Produce fails, since
+// the producer gets no response and only a new connection makes it refresh
+// its metadata. The close is logged at Info with the error as the reason.
+var ErrCloseConnection = errors.New("server: close the connection")
 
 // Request is one decoded request.
 type Request struct {
@@ -65,7 +73,10 @@ type Handler interface {
 	// Versions reports the range of versions served for an API key.
 	Versions(key int16) (min, max int16, ok bool)
 	// Handle answers r. A nil response sends nothing (acks=0 produce). An
-	// error closes the connection after being logged.
+	// error closes the connection: one that wraps ErrCloseConnection is a
+	// close the protocol asks for (an acks=0 Produce that failed) and is
+	// logged at Info; any other error is logged at Warn as a failed
+	// request.
 	Handle(ctx context.Context, r *Request) (kmsg.Response, error)
 }
 

@@ -284,7 +284,11 @@ func (c *conn) serveRequest(st *connState) bool {
 	req.Remote = c.remote
 	resp, err := c.handle(req)
 	if err != nil {
-		log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
+		if errors.Is(err, ErrCloseConnection) {
+			log.Info("closing connection at the handler's request", "api", kmsg.NameForKey(req.Key), "version", req.Version, "reason", err)
+		} else {
+			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
+		}
 		return false
 	}
 	release := st.releaser != nil && st.releaser.ReleasesFrame(req.Key)
