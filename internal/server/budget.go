@@ -102,8 +102,10 @@ func (b *budget) release(r *reservation) {
 	if r.overdraft {
 		b.overdrawn = false
 	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waiting > 0 { // no channel to replace on the common path
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	b.mu.Unlock()
 	*r = reservation{}
 }

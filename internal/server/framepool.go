@@ -55,5 +55,7 @@ func putFrame(b []byte) {
 	if c > maxFrameClass || cap(b) != 1<<c {
 		return
 	}
-	framePools[c].Put(&b)
+	p := new([]byte) // only here: a pointer to b itself would put b on the heap at every call
+	*p = b
+	framePools[c].Put(p)
 }

@@ -209,8 +209,9 @@ type connState struct {
 	br       *bufio.Reader
 	log      *slog.Logger
 	releaser FrameReleaser
-	out      []byte // response encoding buffer
-	parsed   bool   // a request of this connection parsed
+	out      []byte  // response encoding buffer
+	sizeBuf  [4]byte // a frame's size prefix
+	parsed   bool    // a request of this connection parsed
 }
 
 func (c *conn) serve() {
@@ -252,13 +253,13 @@ func (c *conn) serveRequest(st *connState) bool {
 		deadline = time.Now().Add(t)
 		c.nc.SetReadDeadline(deadline)
 	}
-	var sizeBuf [4]byte
+	sizeBuf := st.sizeBuf[:]
 	sizeBuf[0] = first
 	if n, err := io.ReadFull(st.br, sizeBuf[1:]); err != nil {
 		c.logReadFailure(log, err, -1, 1+n, deadline) // size not known yet
 		return false
 	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	size := int32(binary.BigEndian.Uint32(sizeBuf))
 	switch limit := c.s.cfg.MaxRequestSize; {
 	case size < 8 || size > limit:
 		log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", limit)
