@@ -29,6 +29,7 @@
 //
 // Invariants: parsing never reads past its input and never allocates in
 // proportion to a length field it has not checked against the bytes
-// present; a frame buffer grows with the bytes received (ReadFrame), never
-// to a peer's announced size up front.
+// present; ReadFrame grows a frame's buffer with the bytes received, never
+// to the announced size up front (the server reads requests with it; the
+// wire client allocates a response at its size, see wire.Conn).
 package protocol
