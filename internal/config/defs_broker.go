@@ -117,6 +117,7 @@ var brokerTable = []brokerKey{
 	{"auto.leader.rebalance.enable", TypeBoolean, d("true"), ro, nil, "Move leadership back to preferred replicas in the background."},
 	{"connections.max.idle.ms", TypeLong, d("600000"), ro, nil, "Idle time after which a client connection is closed."},
 	{"queued.max.requests", TypeInt, d("500"), ro, atLeast(1), "Requests that may wait for a handler before connections stop being read."},
+	{"queued.max.request.bytes", TypeLong, d("-1"), ro, nil, "Bytes the requests being received or served may hold together before connections stop being read; -1 (Kafka's default, unbounded there) means socket.request.max.bytes."},
 	{"num.recovery.threads.per.data.dir", TypeInt, d("1"), dyn, atLeast(1), "Threads per log directory that recover logs at start-up and flush them at shutdown."},
 	{"request.timeout.ms", TypeInt, d("30000"), ro, atLeast(0), "How long the broker waits for answers to its own requests to other nodes."},
 	{"cluster.id", TypeString, null, ro, nil, "Cluster identifier; when unset the broker generates one and persists it."},

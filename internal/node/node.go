@@ -184,9 +184,10 @@ func Start(o Options) (n *Node, err error) {
 		return nil, err
 	}
 	scfg := server.Config{
-		MaxRequestSize: cfg.Int("socket.request.max.bytes"),
-		IdleTimeout:    time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
-		Logger:         o.Logger,
+		MaxRequestSize:        cfg.Int("socket.request.max.bytes"),
+		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
+		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
+		Logger:                o.Logger,
 	}
 	n.srv = server.New(ln, scfg, n.h)
 	go func() { n.serveCh <- n.srv.Serve() }()

@@ -28,6 +28,14 @@ func frameClass(n int) int {
 	return max(c, minFrameClass)
 }
 
+// frameCap is the capacity of the buffer getFrame(n) returns.
+func frameCap(n int) int {
+	if c := frameClass(n); c <= maxFrameClass {
+		return 1 << c
+	}
+	return n
+}
+
 // getFrame returns a buffer of length n, recycled when possible. Its
 // contents are not zeroed: the caller overwrites all of it.
 func getFrame(n int) []byte {
@@ -41,11 +49,13 @@ func getFrame(n int) []byte {
 	return make([]byte, n, 1<<c)
 }
 
-// putFrame recycles a buffer from getFrame.
+// putFrame recycles a buffer from getFrame; nil is ignored.
 func putFrame(b []byte) {
 	c := frameClass(cap(b))
 	if c > maxFrameClass || cap(b) != 1<<c {
 		return
 	}
-	framePools[c].Put(&b)
+	p := new([]byte) // only here: a pointer to b itself would put b on the heap at every call
+	*p = b
+	framePools[c].Put(p)
 }

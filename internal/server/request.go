@@ -1,40 +1,58 @@
-// Package server accepts Kafka protocol connections, frames and decodes
-// requests with franz-go's kmsg, hands them to a Handler one at a time per
-// connection, and writes the responses back in request order.
+// Package server accepts Kafka protocol connections, reads request frames
+// (framing and headers are package protocol's), decodes them with franz-go's
+// kmsg, hands them to a Handler one at a time per connection, and writes the
+// responses back in request order.
 //
-// Framing (every integer big-endian):
+// What one connection may cost, and for how long:
 //
-//	request  = size:int32 header body
-//	header   = api_key:int16 api_version:int16 correlation_id:int32
-//	           client_id:nullable_string [tagged_fields if the request
-//	           version is flexible]
-//	response = size:int32 correlation_id:int32 [tagged_fields if flexible,
-//	           except ApiVersions which always uses header v0] body
-//
-// A size below the fixed header, negative, or above socket.request.max.bytes
-// closes the connection before anything is allocated for the body.
+//   - A frame's size prefix below the request header, negative, or above
+//     socket.request.max.bytes (Config.MaxRequestSize) closes the connection
+//     before anything is allocated for the body. So does a size above
+//     Config.FirstRequestMaxSize (512 KiB) until the connection's first
+//     request parsed: no client opens with a bigger request, and an unknown
+//     peer should not get to announce 100 MB.
+//   - A frame's buffer grows with the bytes that arrive (protocol.ReadFrame),
+//     so an announced size costs nothing until it is sent.
+//   - All frames being received or served hold buffers from one budget of
+//     queued.max.request.bytes (Config.QueuedMaxRequestBytes). A frame that
+//     would exceed it stalls its connection (backpressure) until other
+//     requests finish. One frame at a time may overdraw the budget, taking
+//     its whole size at once, so that partly received frames cannot wait for
+//     each other forever; memory held by frames is therefore bounded by the
+//     budget plus one frame of socket.request.max.bytes, as in Kafka's
+//     memory pool (KIP-72).
+//   - Once the first byte of a frame arrived, the whole frame must arrive
+//     within connections.max.idle.ms (Config.IdleTimeout), waits for the
+//     budget included; a connection that trickles a request slower than
+//     that is closed and the close logged at Warn with its remote address.
+//     Kafka closes connections idle for connections.max.idle.ms; a request
+//     that never completes is no activity either. Between requests the
+//     same timeout closes an idle connection.
 package server
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
 // ApiVersionsKey is the one API a client may ask at a version the broker does
 // not serve: it then gets a v0 answer with UNSUPPORTED_VERSION and the table.
-const ApiVersionsKey = 18
+const ApiVersionsKey = protocol.ApiVersionsKey
 
-// ErrMalformed marks a request that cannot be parsed; the connection closes.
-var ErrMalformed = errors.New("server: malformed request")
+// ErrMalformed marks a request that cannot be parsed; the connection
+// closes. It is protocol.ErrMalformed.
+var ErrMalformed = protocol.ErrMalformed
 
-// ErrCloseConnection, wrapped in a Handle error, asks for the connection to
-// be closed without a response, as an expected outcome (an acks=0 produce
-// that failed), not a fault.
+// ErrCloseConnection is wrapped by a Handler's error to ask for the
+// connection to be closed as a normal part of the protocol rather than as a
+// failure: Kafka closes a connection after an acks=0 Produce fails, since
+// the producer gets no response and only a new connection makes it refresh
+// its metadata. The close is logged at Info with the error as the reason.
 var ErrCloseConnection = errors.New("server: close the connection")
 
 // Request is one decoded request.
@@ -55,95 +73,41 @@ type Handler interface {
 	// Versions reports the range of versions served for an API key.
 	Versions(key int16) (min, max int16, ok bool)
 	// Handle answers r. A nil response sends nothing (acks=0 produce). An
-	// error closes the connection after being logged.
+	// error closes the connection: one that wraps ErrCloseConnection is a
+	// close the protocol asks for (an acks=0 Produce that failed) and is
+	// logged at Info; any other error is logged at Warn as a failed
+	// request.
 	Handle(ctx context.Context, r *Request) (kmsg.Response, error)
 }
 
-// ParseRequest decodes one request frame (without its size prefix).
+// Chunk is a file range spliced into a streamed response; see
+// protocol.Chunk.
+type Chunk = protocol.Chunk
+
+// Streamer is a response that writes itself with file ranges spliced in;
+// see protocol.Streamer.
+type Streamer = protocol.Streamer
+
+// ParseRequest decodes one request frame (without its size prefix) with
+// protocol.ParseRequest, for the versions h serves. Errors wrap
+// ErrMalformed; the returned request is nil only if not even the header
+// could be read.
 func ParseRequest(frame []byte, h Handler) (*Request, error) {
-	if len(frame) < 8 {
-		return nil, fmt.Errorf("%w: %d bytes is shorter than a request header", ErrMalformed, len(frame))
+	pr, err := protocol.ParseRequest(frame, h.Versions)
+	if err != nil && len(frame) < 8 {
+		return nil, err
 	}
-	be := binary.BigEndian
-	r := &Request{
-		Key:           int16(be.Uint16(frame[0:])),
-		Version:       int16(be.Uint16(frame[2:])),
-		CorrelationID: int32(be.Uint32(frame[4:])),
-	}
-	rest := frame[8:]
-	if len(rest) < 2 {
-		return r, fmt.Errorf("%w: missing client id", ErrMalformed)
-	}
-	n := int16(be.Uint16(rest))
-	rest = rest[2:]
-	switch {
-	case n == -1:
-	case n < -1 || int(n) > len(rest):
-		return r, fmt.Errorf("%w: client id length %d", ErrMalformed, n)
-	default:
-		s := string(rest[:n])
-		r.ClientID = &s
-		rest = rest[n:]
-	}
-	body := kmsg.RequestForKey(r.Key)
-	min, max, ok := h.Versions(r.Key)
-	if body == nil || !ok {
-		return r, fmt.Errorf("%w: api key %d is not served", ErrMalformed, r.Key)
-	}
-	if r.Version < min || r.Version > max {
-		if r.Key != ApiVersionsKey {
-			return r, fmt.Errorf("%w: %s version %d is outside the served range %d-%d", ErrMalformed, kmsg.NameForKey(r.Key), r.Version, min, max)
-		}
-		// Answer in v0, the one format every client can read.
-		body.SetVersion(0)
-		r.Body, r.UnsupportedVersion = body, true
-		return r, nil
-	}
-	body.SetVersion(r.Version)
-	if body.IsFlexible() {
-		var err error
-		if rest, err = skipTags(rest); err != nil {
-			return r, err
-		}
-	}
-	if err := body.ReadFrom(rest); err != nil {
-		return r, fmt.Errorf("%w: %s v%d body: %w", ErrMalformed, kmsg.NameForKey(r.Key), r.Version, err)
-	}
-	r.Body = body
-	return r, nil
+	return &Request{
+		Key:                pr.Key,
+		Version:            pr.Version,
+		CorrelationID:      pr.CorrelationID,
+		ClientID:           pr.ClientID,
+		Body:               pr.Body,
+		UnsupportedVersion: pr.UnsupportedVersion,
+	}, err
 }
 
-// skipTags skips a tagged-field section: a count, then per field a tag and a
-// size (unsigned varints) followed by that many bytes.
-func skipTags(b []byte) ([]byte, error) {
-	n, w := binary.Uvarint(b)
-	if w <= 0 || n > uint64(len(b)) {
-		return b, fmt.Errorf("%w: header tagged fields", ErrMalformed)
-	}
-	b = b[w:]
-	for i := uint64(0); i < n; i++ {
-		if _, w = binary.Uvarint(b); w <= 0 {
-			return b, fmt.Errorf("%w: header tag", ErrMalformed)
-		}
-		b = b[w:]
-		size, w := binary.Uvarint(b)
-		if w <= 0 || size > uint64(len(b)-w) {
-			return b, fmt.Errorf("%w: header tag size", ErrMalformed)
-		}
-		b = b[w+int(size):]
-	}
-	return b, nil
-}
-
-// AppendResponse appends a framed response to dst.
+// AppendResponse appends a framed response to r to dst.
 func AppendResponse(dst []byte, r *Request, resp kmsg.Response) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.CorrelationID))
-	if resp.IsFlexible() && r.Key != ApiVersionsKey {
-		dst = append(dst, 0) // no tagged fields
-	}
-	dst = resp.AppendTo(dst)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	return dst
+	return protocol.AppendResponse(dst, r.CorrelationID, resp)
 }

@@ -9,12 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
 // errTooManyFiles is a transient accept failure: wait and retry.
@@ -22,11 +25,33 @@ var errTooManyFiles = syscall.EMFILE
 
 // Config configures a Server.
 type Config struct {
-	Addr           string        // listen address, host:port
-	MaxRequestSize int32         // socket.request.max.bytes
-	IdleTimeout    time.Duration // connections.max.idle.ms; 0 = none
-	Logger         *slog.Logger
+	Addr           string // listen address, host:port
+	MaxRequestSize int32  // socket.request.max.bytes
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes that the
+	// frames of all connections may hold together (see the package doc).
+	// Kafka's default, -1, means unbounded there; here it and any value
+	// <= 0 mean MaxRequestSize, so that a broker's request memory is
+	// bounded by default (by twice socket.request.max.bytes, counting the
+	// one frame that may overdraw).
+	QueuedMaxRequestBytes int64
+	// FirstRequestMaxSize bounds the frames of a connection until one of
+	// its requests parsed; 0 means DefaultFirstRequestMaxSize. It is
+	// capped by MaxRequestSize.
+	FirstRequestMaxSize int32
+	// IdleTimeout is connections.max.idle.ms: a connection idle that long
+	// between requests is closed, and so is one whose request, once its
+	// first byte arrived, is not whole that long after. 0 = none.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
+
+// DefaultFirstRequestMaxSize is the default Config.FirstRequestMaxSize:
+// 512 KiB, Kafka's sasl.server.max.receive.size, the bound Kafka puts on
+// what a peer sends before it authenticated. A client's first request is
+// ApiVersions (a few hundred bytes) or, from clients older than Kafka 0.10,
+// Metadata or a Produce, which stays below this unless the producer's
+// batch is huge.
+const DefaultFirstRequestMaxSize = 512 << 10
 
 // Server accepts connections and serves requests on them.
 type Server struct {
@@ -35,8 +60,9 @@ type Server struct {
 	handler Handler
 	logger  *slog.Logger
 
-	ctx    context.Context // cancelled at Shutdown: wakes long polls
+	ctx    context.Context // cancelled at Shutdown: wakes long polls and budget waits
 	cancel context.CancelFunc
+	budget *budget
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -59,8 +85,16 @@ func New(ln net.Listener, cfg Config, h Handler) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = int64(cfg.MaxRequestSize)
+	}
+	if cfg.FirstRequestMaxSize <= 0 {
+		cfg.FirstRequestMaxSize = DefaultFirstRequestMaxSize
+	}
+	cfg.FirstRequestMaxSize = min(cfg.FirstRequestMaxSize, cfg.MaxRequestSize)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, ln: ln, handler: h, logger: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}
+	return &Server{cfg: cfg, ln: ln, handler: h, logger: cfg.Logger, ctx: ctx, cancel: cancel,
+		budget: newBudget(cfg.QueuedMaxRequestBytes), conns: map[*conn]struct{}{}}
 }
 
 // Addr is the bound address.
@@ -145,13 +179,39 @@ func (c *conn) closeIfIdleLocked() {
 	}
 }
 
-// setBusy marks the connection busy or idle; it returns false if the server
-// is shutting down and the connection should close instead.
-func (c *conn) setBusy(busy bool) bool {
+// waitForRequest marks the connection idle and arms the idle timeout; it
+// returns false if the server is shutting down and the connection should
+// close instead. The deadline is set under the lock so that Shutdown's
+// closeIfIdleLocked cannot be overwritten by it.
+func (c *conn) waitForRequest() bool {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	c.busy = busy
+	c.busy = false
+	var deadline time.Time
+	if t := c.s.cfg.IdleTimeout; t > 0 {
+		deadline = time.Now().Add(t)
+	}
+	c.nc.SetReadDeadline(deadline)
 	return !c.s.closing
+}
+
+// setBusy marks the connection busy; it returns false if the server is
+// shutting down and the connection should close instead.
+func (c *conn) setBusy() bool {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.busy = true
+	return !c.s.closing
+}
+
+// connState is what a connection keeps from one request to the next.
+type connState struct {
+	br       *bufio.Reader
+	log      *slog.Logger
+	releaser FrameReleaser
+	out      []byte  // response encoding buffer
+	sizeBuf  [4]byte // a frame's size prefix
+	parsed   bool    // a request of this connection parsed
 }
 
 func (c *conn) serve() {
@@ -162,72 +222,125 @@ func (c *conn) serve() {
 		c.s.mu.Unlock()
 		c.s.wg.Done()
 	}()
-	log := c.s.logger.With("remote", c.remote.String())
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	releaser, _ := c.s.handler.(FrameReleaser)
-	var sizeBuf [4]byte
-	var out []byte
-	for {
-		if !c.setBusy(false) {
-			return
+	st := &connState{br: bufio.NewReaderSize(c.nc, 64<<10), log: c.s.logger.With("remote", c.remote.String())}
+	st.releaser, _ = c.s.handler.(FrameReleaser)
+	for c.serveRequest(st) {
+	}
+}
+
+// serveRequest reads, serves and answers one request; false closes the
+// connection.
+func (c *conn) serveRequest(st *connState) bool {
+	log := st.log
+	if !c.waitForRequest() {
+		return false
+	}
+	first, err := st.br.ReadByte()
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !c.closingNow() {
+			log.Debug("connection closed while waiting for a request", "err", err)
 		}
-		if t := c.s.cfg.IdleTimeout; t > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(t))
-		}
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
-			if !errors.Is(err, io.EOF) && !c.closingNow() {
-				log.Debug("connection closed while waiting for a request", "err", err)
-			}
-			return
-		}
-		if !c.setBusy(true) {
-			return
-		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > c.s.cfg.MaxRequestSize {
-			log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", c.s.cfg.MaxRequestSize)
-			return
-		}
-		c.nc.SetReadDeadline(time.Time{})
-		frame := getFrame(int(size))
-		if _, err := io.ReadFull(br, frame); err != nil {
-			log.Warn("closing connection: request truncated", "size", size, "err", err)
-			return
-		}
-		req, err := ParseRequest(frame, c.s.handler)
-		if err != nil {
-			log.Warn("closing connection: malformed request", "err", err)
-			return
-		}
-		req.Remote = c.remote
-		resp, err := c.handle(req)
-		if err != nil {
-			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
-			return
-		}
-		release := releaser != nil && releaser.ReleasesFrame(req.Key)
-		if resp == nil {
-			if release {
-				putFrame(frame)
-			}
-			continue
-		}
-		if st, ok := resp.(Streamer); ok {
-			out, err = writeStream(c.nc, out, req, st, resp.IsFlexible() && req.Key != ApiVersionsKey)
+		return false
+	}
+	if !c.setBusy() {
+		return false
+	}
+	// From its first byte, the whole request must arrive within the idle
+	// timeout: a partly received request is not activity that keeps the
+	// connection open forever.
+	var deadline time.Time
+	if t := c.s.cfg.IdleTimeout; t > 0 {
+		deadline = time.Now().Add(t)
+		c.nc.SetReadDeadline(deadline)
+	}
+	sizeBuf := st.sizeBuf[:]
+	sizeBuf[0] = first
+	if n, err := io.ReadFull(st.br, sizeBuf[1:]); err != nil {
+		c.logReadFailure(log, err, -1, 1+n, deadline) // size not known yet
+		return false
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf))
+	switch limit := c.s.cfg.MaxRequestSize; {
+	case size < 8 || size > limit:
+		log.Warn("closing connection: bad request size", "size", size, "socket.request.max.bytes", limit)
+		return false
+	case !st.parsed && size > c.s.cfg.FirstRequestMaxSize:
+		log.Warn("closing connection: first request too large", "size", size, "max", c.s.cfg.FirstRequestMaxSize)
+		return false
+	}
+	var res reservation
+	defer c.s.budget.release(&res)
+	frame, err := c.readFrame(st.br, int(size), deadline, &res)
+	if err != nil {
+		c.logReadFailure(log, err, int(size), len(frame), deadline)
+		putFrame(frame)
+		return false
+	}
+	req, err := ParseRequest(frame, c.s.handler)
+	if err != nil {
+		log.Warn("closing connection: malformed request", "err", err)
+		return false
+	}
+	st.parsed = true
+	req.Remote = c.remote
+	resp, err := c.handle(req)
+	if err != nil {
+		if errors.Is(err, ErrCloseConnection) {
+			log.Info("closing connection at the handler's request", "api", kmsg.NameForKey(req.Key), "version", req.Version, "reason", err)
 		} else {
-			out = AppendResponse(out[:0], req, resp)
-			_, err = c.nc.Write(out)
+			log.Warn("closing connection: request failed", "api", kmsg.NameForKey(req.Key), "version", req.Version, "err", err)
+		}
+		return false
+	}
+	release := st.releaser != nil && st.releaser.ReleasesFrame(req.Key)
+	if resp != nil {
+		if s, ok := resp.(Streamer); ok {
+			st.out, err = protocol.WriteStream(c.nc, st.out, req.CorrelationID, protocol.ResponseHeaderFlexible(resp), s)
+		} else {
+			st.out = AppendResponse(st.out[:0], req, resp)
+			_, err = c.nc.Write(st.out)
 		}
 		if err != nil {
 			log.Debug("closing connection: write failed", "err", err)
-			return
+			return false
 		}
-		if release {
-			putFrame(frame)
+		if cap(st.out) > 1<<20 {
+			st.out = nil // do not pin a large fetch response's buffer
 		}
-		if cap(out) > 1<<20 {
-			out = nil // do not pin a large fetch response's buffer
+	}
+	if release {
+		putFrame(frame)
+	}
+	return true
+}
+
+// readFrame reads a frame body of size bytes into a buffer that grows with
+// the bytes that arrive, each step reserved from the server's budget (and
+// recycled through the frame pool).
+func (c *conn) readFrame(br *bufio.Reader, size int, deadline time.Time, res *reservation) ([]byte, error) {
+	final := int64(frameCap(size))
+	return protocol.ReadFrame(br, size, func(old []byte, n int) ([]byte, error) {
+		if err := c.s.budget.reserve(res, int64(frameCap(n)), final, deadline, c.s.ctx.Done()); err != nil {
+			return nil, err
 		}
+		b := getFrame(n)
+		copy(b, old)
+		putFrame(old)
+		return b, nil
+	})
+}
+
+// logReadFailure logs why a frame (of size bytes, -1 if its size prefix
+// did not arrive; got bytes received) could not be read.
+func (c *conn) logReadFailure(log *slog.Logger, err error, size, got int, deadline time.Time) {
+	switch {
+	case c.closingNow():
+		log.Debug("closing connection at shutdown with a request partly received", "size", size, "received", got)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, errBudgetWait) && !deadline.IsZero() && !time.Now().Before(deadline):
+		log.Warn("closing connection: request not received whole within connections.max.idle.ms",
+			"size", size, "received", got, "connections.max.idle.ms", c.s.cfg.IdleTimeout.Milliseconds(), "err", err)
+	default:
+		log.Warn("closing connection: request truncated", "size", size, "received", got, "err", err)
 	}
 }
 

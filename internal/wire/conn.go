@@ -7,15 +7,8 @@
 // closes the Conn, because after a partial read or write the stream
 // position is unknown; callers (or a Pool) dial again.
 //
-// Framing, as Kafka defines it:
-//
-//	request:  int32 size | int16 api key | int16 version | int32 correlation id
-//	          | nullable string client id | [tagged fields, flexible versions] | body
-//	response: int32 size | int32 correlation id
-//	          | [tagged fields, flexible versions except ApiVersions] | body
-//
-// ApiVersions responses always use header v0 (no tagged fields) so that a
-// client that does not know the broker's versions can still parse them.
+// Framing and headers are package protocol's, shared with the broker's
+// server.
 package wire
 
 import (
@@ -30,6 +23,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
 // MaxResponseSize bounds the size of one response frame; a larger size
@@ -49,14 +44,12 @@ var (
 	ErrDecode = errors.New("wire: malformed response")
 )
 
-const apiVersionsKey = 18
-
 // Conn is one TCP connection to a Kafka-protocol server. It is safe for
 // concurrent use; requests are serialized.
 type Conn struct {
-	addr string
-	nc   net.Conn
-	rf   *kmsg.RequestFormatter
+	addr     string
+	nc       net.Conn
+	clientID *string
 
 	mu     sync.Mutex // held for a whole request/response exchange
 	corrID int32      // guarded by mu
@@ -78,10 +71,10 @@ func Dial(ctx context.Context, addr, clientID string) (*Conn, error) {
 
 func newConn(nc net.Conn, addr, clientID string) *Conn {
 	return &Conn{
-		addr:   addr,
-		nc:     nc,
-		rf:     kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
-		closed: make(chan struct{}),
+		addr:     addr,
+		nc:       nc,
+		clientID: &clientID,
+		closed:   make(chan struct{}),
 	}
 }
 
@@ -156,7 +149,7 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 func (c *Conn) exchangeLocked(req kmsg.Request) (kmsg.Response, error) {
 	c.corrID++
 	corr := c.corrID
-	c.wbuf = c.rf.AppendRequest(c.wbuf[:0], req, corr)
+	c.wbuf = protocol.AppendRequest(c.wbuf[:0], corr, c.clientID, req)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return nil, fmt.Errorf("wire: write to %s: %w", c.addr, err)
 	}
@@ -176,57 +169,21 @@ func (c *Conn) exchangeLocked(req kmsg.Request) (kmsg.Response, error) {
 		return nil, fmt.Errorf("%w: %d from %s", ErrFrameSize, size, c.addr)
 	}
 	// A fresh buffer per response: decoded byte fields (record batches)
-	// alias it.
+	// alias it. It is allocated at the announced size, unlike the
+	// server's request frames (protocol.ReadFrame): the peer is a broker
+	// this one dialed, a Conn reads one response at a time, and follower
+	// fetches of up to replica.fetch.response.max.bytes would otherwise
+	// allocate about three times their size while doubling from 64 KiB.
 	frame := make([]byte, size)
 	if _, err := io.ReadFull(c.nc, frame); err != nil {
 		return nil, fmt.Errorf("wire: read from %s: %w", c.addr, err)
 	}
-	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
+	got, resp, err := protocol.ParseResponse(frame, req)
+	if got != corr {
 		return nil, fmt.Errorf("%w: got %d, want %d from %s", ErrCorrelation, got, corr, c.addr)
 	}
-	body := frame[4:]
-
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && req.Key() != apiVersionsKey {
-		var err error
-		if body, err = skipTags(body); err != nil {
-			return nil, fmt.Errorf("%w: header from %s: %v", ErrDecode, c.addr, err)
-		}
-	}
-	if err := resp.ReadFrom(body); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("%w: key %d v%d from %s: %v", ErrDecode, req.Key(), req.GetVersion(), c.addr, err)
 	}
 	return resp, nil
-}
-
-// skipTags skips a KIP-482 tagged-field section: uvarint count, then per
-// field uvarint tag, uvarint size and size bytes.
-func skipTags(b []byte) ([]byte, error) {
-	n, b, err := uvarint(b)
-	if err != nil {
-		return nil, err
-	}
-	for ; n > 0; n-- {
-		if _, b, err = uvarint(b); err != nil { // tag
-			return nil, err
-		}
-		var size uint64
-		if size, b, err = uvarint(b); err != nil {
-			return nil, err
-		}
-		if size > uint64(len(b)) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		b = b[size:]
-	}
-	return b, nil
-}
-
-func uvarint(b []byte) (uint64, []byte, error) {
-	v, n := binary.Uvarint(b)
-	if n <= 0 || v > 1<<31 {
-		return 0, nil, errors.New("bad uvarint")
-	}
-	return v, b[n:], nil
 }

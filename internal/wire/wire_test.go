@@ -475,15 +475,3 @@ func TestWireDialError(t *testing.T) {
 		t.Fatal("dial to a closed port succeeded")
 	}
 }
-
-func FuzzWireSkipTags(f *testing.F) {
-	f.Add([]byte{0})
-	f.Add([]byte{2, 0, 3, 'a', 'b', 'c', 5, 0, 9})
-	f.Add([]byte{1, 0, 50, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		rest, err := skipTags(b)
-		if err == nil && len(rest) > len(b) {
-			t.Fatal("rest grew")
-		}
-	})
-}

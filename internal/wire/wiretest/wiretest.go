@@ -6,13 +6,14 @@ package wiretest
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
 // Handler answers one request. Returning nil closes the connection without
@@ -124,51 +125,29 @@ func ReadRequest(r io.Reader) (corr int32, req kmsg.Request, err error) {
 	if n < 10 || n > 200<<20 {
 		return 0, nil, fmt.Errorf("wiretest: frame size %d", n)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	b, err := protocol.ReadFrame(r, int(n), nil)
+	if err != nil {
 		return 0, nil, err
 	}
-	key := int16(binary.BigEndian.Uint16(b))
-	ver := int16(binary.BigEndian.Uint16(b[2:]))
-	corr = int32(binary.BigEndian.Uint32(b[4:]))
-	req = kmsg.RequestForKey(key)
+	h, body, err := protocol.ParseRequestHeader(b)
+	if err != nil {
+		return 0, nil, fmt.Errorf("wiretest: %w", err)
+	}
+	req = kmsg.RequestForKey(h.Key)
 	if req == nil {
-		return 0, nil, fmt.Errorf("wiretest: unknown key %d", key)
+		return 0, nil, fmt.Errorf("wiretest: unknown key %d", h.Key)
 	}
-	req.SetVersion(ver)
-	b = b[8:]
-	idLen := int16(binary.BigEndian.Uint16(b))
-	b = b[2:]
-	if idLen > 0 {
-		if int(idLen) > len(b) {
-			return 0, nil, errors.New("wiretest: short client id")
-		}
-		b = b[idLen:]
+	req.SetVersion(h.Version)
+	if err := req.ReadFrom(body); err != nil {
+		return 0, nil, fmt.Errorf("wiretest: decode key %d v%d: %w", h.Key, h.Version, err)
 	}
-	if req.IsFlexible() {
-		if len(b) == 0 || b[0] != 0 {
-			return 0, nil, errors.New("wiretest: request header tags unsupported")
-		}
-		b = b[1:]
-	}
-	if err := req.ReadFrom(b); err != nil {
-		return 0, nil, fmt.Errorf("wiretest: decode key %d v%d: %w", key, ver, err)
-	}
-	return corr, req, nil
+	return h.CorrelationID, req, nil
 }
 
 // AppendResponse appends a complete response frame for resp (whose version
 // must be set) with the header Kafka uses for it.
 func AppendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
-	if resp.IsFlexible() && resp.Key() != 18 {
-		dst = append(dst, 0)
-	}
-	dst = resp.AppendTo(dst)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	return dst
+	return protocol.AppendResponse(dst, corr, resp)
 }
 
 // Answer returns the response kind for req with the request's version set,

@@ -1,4 +1,4 @@
-package server
+package protocol
 
 import (
 	"encoding/binary"
@@ -30,18 +30,18 @@ type Streamer interface {
 	AppendStream(dst []byte) ([]byte, []Chunk)
 }
 
-// errShortFile means a file range shrank under a response (a truncation
-// raced the send): the frame cannot be completed, so the connection closes.
-var errShortFile = errors.New("server: file range shorter than announced")
+// ErrShortFile means a file range shrank under a response (a truncation
+// raced the send): the frame cannot be completed, so the connection must
+// close.
+var ErrShortFile = errors.New("protocol: file range shorter than announced")
 
-// writeStream frames and writes a streamed response: the size prefix and
-// header, then metadata with each chunk sent by sendfile in its place.
-func writeStream(nc net.Conn, buf []byte, r *Request, resp Streamer, flexHeader bool) ([]byte, error) {
-	buf = append(buf[:0], 0, 0, 0, 0)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(r.CorrelationID))
-	if flexHeader {
-		buf = append(buf, 0)
-	}
+// WriteStream frames and writes a streamed response to nc: the size prefix
+// and header (v1 if flexHeader, see ResponseHeaderFlexible), then the
+// metadata with each chunk sent by sendfile in its place. buf is reused
+// for the metadata and returned. After an error the stream position is
+// unknown and the connection must close.
+func WriteStream(nc net.Conn, buf []byte, correlationID int32, flexHeader bool, resp Streamer) ([]byte, error) {
+	buf = AppendResponseHeader(buf[:0], correlationID, flexHeader)
 	base := len(buf)
 	buf, chunks := resp.AppendStream(buf)
 	size := int64(len(buf) - 4)
@@ -49,7 +49,7 @@ func writeStream(nc net.Conn, buf []byte, r *Request, resp Streamer, flexHeader 
 		size += c.Len
 	}
 	if size > 1<<31-1 {
-		return buf, fmt.Errorf("server: response of %d bytes is too large", size)
+		return buf, fmt.Errorf("protocol: response of %d bytes is too large", size)
 	}
 	binary.BigEndian.PutUint32(buf, uint32(size))
 	tcp, _ := nc.(*net.TCPConn)
@@ -57,7 +57,7 @@ func writeStream(nc net.Conn, buf []byte, r *Request, resp Streamer, flexHeader 
 	for _, c := range chunks {
 		at := base + c.At
 		if tcp == nil {
-			return buf, errors.New("server: cannot splice files into a non-TCP connection")
+			return buf, errors.New("protocol: cannot splice files into a non-TCP connection")
 		}
 		if _, err := nc.Write(buf[last:at]); err != nil {
 			return buf, err
@@ -99,7 +99,7 @@ func sendFile(conn *net.TCPConn, f *os.File, pos, n int64) error {
 					serr = err
 					return true
 				case w == 0:
-					serr = errShortFile
+					serr = ErrShortFile
 					return true
 				}
 			}
@@ -113,7 +113,7 @@ func sendFile(conn *net.TCPConn, f *os.File, pos, n int64) error {
 		return ferr
 	}
 	if errors.Is(serr, io.EOF) {
-		return errShortFile
+		return ErrShortFile
 	}
 	return serr
 }
