@@ -43,7 +43,7 @@ type Ack struct {
 	Result AppendResult
 
 	p          *Partition
-	leadership uint64 // Partition.leadership at append
+	leadership uint64            // Partition.leadership at append
 	syncTo     storage.SyncPoint // the fsync due before acknowledging, if Due
 	commit     *commitWaiter
 	minISR     int32 // acks=-1: checked again once committed; 0 otherwise
