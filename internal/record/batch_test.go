@@ -55,12 +55,14 @@ func TestRecordValidate(t *testing.T) {
 			binary.BigEndian.PutUint32(b[offCRC:], ComputeCRC(b))
 			return b
 		}), ErrInvalid},
+		// Bytes after the last record: INVALID_RECORD, as Kafka's
+		// "Incorrect declared batch size, records still remaining".
 		{"framing mismatch", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[offRecordCount:], 4)
 			binary.BigEndian.PutUint32(b[offLastOffsetDelta:], 3)
 			binary.BigEndian.PutUint32(b[offCRC:], ComputeCRC(b))
 			return b
-		}), ErrCorrupt},
+		}), ErrInvalid},
 		{"control", mutate(func(b []byte) []byte {
 			b[offAttributes+1] |= attrControl
 			binary.BigEndian.PutUint32(b[offCRC:], ComputeCRC(b))

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -47,6 +48,30 @@ func BenchmarkRecordValidate(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(raw)), "batch-bytes")
+		})
+	}
+}
+
+// BenchmarkRecordValidateSmallRecords is the per-record cost: a ~16 KiB
+// batch of 100-byte values (about 140 records).
+func BenchmarkRecordValidateSmallRecords(b *testing.B) {
+	for _, codec := range []Codec{CodecNone, CodecLZ4} {
+		batch := recordtest.Batch{ProducerID: 1, Codec: int8(codec)}
+		v := make([]byte, 100)
+		for i := 0; i < 16<<10/len(v)-20; i++ {
+			copy(v, fmt.Sprintf("record %d of the batch", i))
+			batch.Records = append(batch.Records, recordtest.Record{Key: []byte("key"), Value: v, Timestamp: 1700000000000 + int64(i)})
+		}
+		raw := batch.Encode()
+		b.Run(codec.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Validate(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(batch.Records)), "records")
 		})
 	}
 }

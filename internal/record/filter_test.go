@@ -135,10 +135,8 @@ func TestRecordFilterEveryCodec(t *testing.T) {
 			}
 			// A filtered batch is one a follower or client accepts as
 			// it is, apart from the offset range it keeps.
-			if codec == 0 {
-				if err := checkRecordFraming(out[HeaderSize:], h.NumRecords); err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
+			if err := checkBatchRecords(&h, out[HeaderSize:], false); err != nil {
+				t.Fatalf("%s: %v", name, err)
 			}
 		}
 	}
