@@ -75,3 +75,20 @@ func BenchmarkRecordValidateSmallRecords(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecordRecords is Records (decompression into a new slice, for
+// the cleaner, Recompress and timestamp lookups) of the same batches.
+func BenchmarkRecordRecords(b *testing.B) {
+	for codec := CodecGzip; codec <= CodecZstd; codec++ {
+		raw := benchBatch(int8(codec))
+		b.Run(codec.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Records(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"slices"
 	"sync"
@@ -82,6 +83,9 @@ var inflaters [CodecZstd + 1]sync.Pool
 var codecNames = [CodecZstd + 1]string{"", "gzip: ", "snappy: ", "lz4: ", "zstd: "}
 
 func getInflater(c Codec) (*inflater, error) {
+	if c <= CodecNone || c > CodecZstd {
+		return nil, fmt.Errorf("unknown codec %d", c)
+	}
 	if f, ok := inflaters[c].Get().(*inflater); ok {
 		return f, nil
 	}
@@ -118,37 +122,56 @@ func putInflater(c Codec, f *inflater) {
 	inflaters[c].Put(f)
 }
 
+// reset points f's decoder for c at body and returns the stream to read,
+// or, for snappy, decodes body into f.snappy and returns nil.
+func (f *inflater) reset(c Codec, body []byte) (io.Reader, error) {
+	f.in.Reset(body)
+	var err error
+	switch c {
+	case CodecGzip:
+		if err = f.gz.Reset(&f.in); err == nil {
+			return &f.gz, nil
+		}
+	case CodecLZ4:
+		f.lz.Reset(&f.in)
+		return f.lz, nil
+	case CodecZstd:
+		if err = f.zs.Reset(&f.in); err == nil { // fails only for a nil reader
+			return f.zs, nil
+		}
+	case CodecSnappy:
+		if f.snappy, err = decodeSnappy(f.snappy[:0], body); err == nil {
+			return nil, nil
+		}
+	}
+	return nil, codecError(c, err)
+}
+
+// codecError wraps a decoder's error: ErrInvalid past a bound, else
+// ErrCorrupt.
+func codecError(c Codec, err error) error {
+	if isLimit(err) {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, c, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrCorrupt, c, err)
+}
+
 // checkCompressed checks the records that body, compressed by c,
 // decompresses to, as checkRecords does.
 func checkCompressed(c Codec, body []byte, n, lastOffsetDelta int32, exact bool) error {
 	f, err := getInflater(c)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrCorrupt, c, err)
+		return codecError(c, err)
 	}
 	defer putInflater(c, f)
+	src, err := f.reset(c, body)
+	if err != nil {
+		return err
+	}
 	var rr recordReader
-	f.in.Reset(body)
-	switch c {
-	case CodecGzip:
-		if err := f.gz.Reset(&f.in); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, c, err)
-		}
-		rr.resetStream(&f.gz, f.window, maxRecordsSize)
-	case CodecLZ4:
-		f.lz.Reset(&f.in)
-		rr.resetStream(f.lz, f.window, maxRecordsSize)
-	case CodecZstd:
-		if err := f.zs.Reset(&f.in); err != nil { // only for a nil reader
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, c, err)
-		}
-		rr.resetStream(f.zs, f.window, maxRecordsSize)
-	case CodecSnappy:
-		if f.snappy, err = decodeSnappy(f.snappy[:0], body); err != nil {
-			if isLimit(err) {
-				return fmt.Errorf("%w: %s: %w", ErrInvalid, c, err)
-			}
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, c, err)
-		}
+	if src != nil {
+		rr.resetStream(src, f.window, maxRecordsSize)
+	} else {
 		rr.resetSlice(f.snappy)
 	}
 	rr.what = codecNames[c]
@@ -157,6 +180,45 @@ func checkCompressed(c Codec, body []byte, n, lastOffsetDelta int32, exact bool)
 		f.window = rr.buf[:0] // grown for a large record
 	}
 	return err
+}
+
+// inflate returns what body, compressed by c, decompresses to, in a new
+// slice, within the same bound.
+func inflate(c Codec, body []byte) ([]byte, error) {
+	f, err := getInflater(c)
+	if err != nil {
+		return nil, codecError(c, err)
+	}
+	defer putInflater(c, f)
+	src, err := f.reset(c, body)
+	if err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return slices.Clone(f.snappy), nil
+	}
+	// Into the pooled window, then copied out at its size: one allocation.
+	out := f.window[:0]
+	defer func() {
+		if cap(out) <= maxPooledWindow {
+			f.window = out[:0]
+		}
+	}()
+	for {
+		if len(out) == cap(out) {
+			out = slices.Grow(out, len(out))
+		}
+		n, err := src.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		switch {
+		case len(out) > maxRecordsSize:
+			return nil, codecError(c, errRecordsLimit)
+		case err == io.EOF:
+			return slices.Clone(out), nil
+		case err != nil:
+			return nil, codecError(c, err)
+		}
+	}
 }
 
 // xerialHeader starts the snappy framing of Java's snappy-java

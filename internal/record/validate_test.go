@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
 )
@@ -41,22 +42,18 @@ func edit(i int, f func(r *recordtest.RawRecord)) []recordtest.RawRecord {
 	return rs
 }
 
-// withRaw appends bytes to the encoded records.
-func withRaw(rs []recordtest.RawRecord, tail ...byte) []byte {
-	return append(recordtest.Records(rs...), tail...)
+// framingCase is a batch's records that must be refused as INVALID_RECORD
+// with an error saying msg.
+type framingCase struct {
+	name  string
+	recs  []byte
+	count int32 // 0: 5
+	msg   string
 }
 
-// TestRecordValidateFraming: batches whose CRC holds and whose records do
-// not parse exactly are refused, for every codec. Before Validate walked
-// every field, most of these were stored (and stalled librdkafka or were
-// dropped by franz-go), and compressed batches were not read at all.
-func TestRecordValidateFraming(t *testing.T) {
-	cases := []struct {
-		name  string
-		recs  []byte
-		count int32 // 0: 5
-		msg   string
-	}{
+// framingCases are TestRecordValidateFraming's, also fuzz seeds.
+func framingCases() []framingCase {
+	return []framingCase{
 		{name: "value length 2^31-1", recs: recordtest.Records(edit(2, func(r *recordtest.RawRecord) { r.ValueLength = math.MaxInt32 })...), msg: "record 2 of 5: value: length 2147483647 exceeds"},
 		{name: "header count 2^31-1", recs: recordtest.Records(edit(2, func(r *recordtest.RawRecord) { r.HeaderCount = math.MaxInt32 })...), msg: "record 2 of 5: header count: 2147483647"},
 		{name: "header count -1", recs: recordtest.Records(edit(0, func(r *recordtest.RawRecord) { r.HeaderCount = -1 })...), msg: "header count: -1"},
@@ -85,6 +82,19 @@ func TestRecordValidateFraming(t *testing.T) {
 		{name: "six-byte varint", recs: append(recordtest.Records(five()[:4]...), 0x80, 0x80, 0x80, 0x80, 0x80, 0x00), msg: "record 4 of 5: length: malformed varint"},
 		{name: "records end inside a varint", recs: append(recordtest.Records(five()[:4]...), 0x80), msg: "record 4 of 5: length: the batch's records end first"},
 	}
+}
+
+// withRaw appends bytes to the encoded records.
+func withRaw(rs []recordtest.RawRecord, tail ...byte) []byte {
+	return append(recordtest.Records(rs...), tail...)
+}
+
+// TestRecordValidateFraming: batches whose CRC holds and whose records do
+// not parse exactly are refused, for every codec. Before Validate walked
+// every field, most of these were stored (and stalled librdkafka or were
+// dropped by franz-go), and compressed batches were not read at all.
+func TestRecordValidateFraming(t *testing.T) {
+	cases := framingCases()
 	for _, codec := range []Codec{CodecNone, CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
 		for _, c := range cases {
 			count := c.count
@@ -169,19 +179,22 @@ func TestRecordValidateUndecodable(t *testing.T) {
 	}
 }
 
-// TestRecordValidateSnappyStrict: snappy is decoded as snappy is defined,
-// not as S2 (klauspost's Decode takes S2's repeat-offset copies, which
+// TestRecordValidateSnappyStrict: snappy is decoded as snappy is defined
+// (by Validate and Records alike), not as S2 (klauspost's Decode takes S2's repeat-offset copies, which
 // Java's and librdkafka's snappy refuse).
 func TestRecordValidateSnappyStrict(t *testing.T) {
 	// "abcd", a copy of it (offset 4), then S2's repeat of the last
 	// offset (a copy with offset 0, invalid snappy).
 	block := []byte{12, 3 << 2, 'a', 'b', 'c', 'd', 0x01, 4, 0x01, 0}
 	b := recordtest.Sealed{Records: block, Compressed: true, NumRecords: 1, ProducerID: -1, Codec: int8(CodecSnappy)}.Seal()
-	if got, err := Records(b); err != nil || string(got) != "abcdabcdabcd" {
+	if got, err := kgo.DefaultDecompressor().Decompress(block, kgo.CodecSnappy); err != nil || string(got) != "abcdabcdabcd" {
 		t.Fatalf("s2 decodes the block to %q, %v (the test needs a block S2 accepts)", got, err)
 	}
 	if _, err := Validate(b); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("S2-only snappy block: got %v, want CORRUPT_MESSAGE", err)
+	}
+	if _, err := Records(b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Records of an S2-only snappy block: got %v, want CORRUPT_MESSAGE", err)
 	}
 }
 
@@ -206,6 +219,11 @@ func TestRecordValidateBomb(t *testing.T) {
 		}
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
 			t.Errorf("%s: validating the bomb allocated %d bytes", codec, alloc)
+		}
+		if codec == CodecZstd {
+			if _, err := Records(b); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: Records of the bomb: got %v", codec, err)
+			}
 		}
 	}
 }
