@@ -116,25 +116,3 @@ func TestRecordIncSequenceWraps(t *testing.T) {
 		}
 	}
 }
-
-func FuzzRecordValidate(f *testing.F) {
-	f.Add(buildBatch(1, -1, -1))
-	f.Add(buildBatch(4, 3, 0))
-	f.Add([]byte{0, 1, 2})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := Validate(b)
-		if err == nil && (h.Size() != int64(len(b)) || CheckCRC(b) != nil) {
-			t.Fatalf("accepted an inconsistent batch: %+v", h)
-		}
-		for rest := b; len(rest) > 0; {
-			_, batch, r, err := Next(rest)
-			if err != nil {
-				break
-			}
-			if len(batch) == 0 {
-				t.Fatal("Next returned an empty batch without error")
-			}
-			rest = r
-		}
-	})
-}

@@ -218,5 +218,11 @@ func FuzzRecordFilter(f *testing.F) {
 		if err != nil || CheckCRC(out) != nil || h.Size() != int64(len(out)) || h.NumRecords != int32(res.Kept) {
 			t.Fatalf("filtered batch invalid: %+v %v %v", h, err, CheckCRC(out))
 		}
+		// Records that parse as a stored batch's still do once filtered.
+		if in, err := ReadHeader(b); err == nil && checkBatchRecords(&in, b[HeaderSize:], false) == nil {
+			if err := checkBatchRecords(&h, out[HeaderSize:], false); err != nil && h.NumRecords > 0 {
+				t.Fatalf("filtered records do not parse: %v", err)
+			}
+		}
 	})
 }
