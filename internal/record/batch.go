@@ -1,8 +1,11 @@
 // Package record reads, validates and edits Kafka RecordBatch v2 bytes in
-// place. The broker never decodes records on the hot path: a batch arrives as
-// bytes, is validated here (sizes, magic, CRC32C, offset range, record
-// count), gets its base offset and leader epoch written in place, and is
-// appended to the log as it came.
+// place. The broker never re-encodes records on the hot path: a batch
+// arrives as bytes, is validated here (sizes, magic, CRC32C, offset range,
+// record count, and every record's framing, decompressed through pooled,
+// bounded decoders when the batch is compressed, as Kafka's LogValidator
+// reads them; see framing.go and inflate.go), gets its base offset and
+// leader epoch written in place, and is appended to the log as it came.
+// Nothing is allocated per record, and nothing per batch in steady state.
 //
 // Layout of a v2 batch (all integers big-endian):
 //

@@ -1,16 +1,11 @@
 package record
 
-import (
-	"fmt"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-)
-
-// decompressor is franz-go's pooled decompressor for every Kafka codec.
-var decompressor = kgo.DefaultDecompressor()
-
-// Records returns the batch's record bytes, decompressed. Off the hot path:
-// used by offset-for-timestamp lookups, never by produce or fetch.
+// Records returns the batch's record bytes, decompressed, through the
+// decoders Validate uses (inflate.go): records past the same bound are an
+// error wrapping ErrInvalid, undecodable ones ErrCorrupt. The result is
+// the batch's own bytes when uncompressed, a new slice otherwise. Off the
+// fetch path: used by offset-for-timestamp lookups, the cleaner and
+// Recompress.
 func Records(batch []byte) ([]byte, error) {
 	h, err := ReadHeader(batch)
 	if err != nil {
@@ -23,11 +18,7 @@ func Records(batch []byte) ([]byte, error) {
 	if h.Codec() == CodecNone {
 		return body, nil
 	}
-	out, err := decompressor.Decompress(body, kgo.CompressionCodecType(h.Codec()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, h.Codec(), err)
-	}
-	return out, nil
+	return inflate(h.Codec(), body)
 }
 
 // EachRecordTime calls fn with the offset and timestamp of each record of the

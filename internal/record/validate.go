@@ -1,18 +1,17 @@
 package record
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "fmt"
 
 // Validate checks that b is exactly one well-formed v2 batch as a producer
-// must send it, and returns its header. Errors wrap ErrCorrupt (sizes, CRC,
-// record framing: CORRUPT_MESSAGE) or ErrInvalid/ErrMagic (INVALID_RECORD).
+// must send it, and returns its header. Errors wrap ErrCorrupt (the batch's
+// size or CRC, or compressed records that do not decompress:
+// CORRUPT_MESSAGE) or ErrInvalid/ErrMagic (INVALID_RECORD: the header's
+// fields, or records that do not parse; see framing.go for which and why).
 //
-// Uncompressed batches have their record framing walked (lengths only, no
-// allocation) so the record count is checked against the bytes; compressed
-// batches are covered by the CRC and the offset-range check, and are stored
-// as sent.
+// Every record is read, as Kafka's LogValidator does: in place for an
+// uncompressed batch, allocating nothing; decompressed through a pooled,
+// bounded decoder for a compressed one (see inflate.go). The batch is
+// stored as sent either way.
 func Validate(b []byte) (Header, error) {
 	if len(b) < HeaderSize {
 		if len(b) > offMagic {
@@ -48,28 +47,21 @@ func Validate(b []byte) (Header, error) {
 	if c := h.Codec(); c > CodecZstd {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, c)
 	}
-	if h.Codec() == CodecNone {
-		if err := checkRecordFraming(b[HeaderSize:], h.NumRecords); err != nil {
-			return h, err
-		}
+	if err := checkBatchRecords(&h, b[HeaderSize:], true); err != nil {
+		return h, err
 	}
 	return h, nil
 }
 
-// checkRecordFraming walks the length prefixes of n records and checks they
-// fill body exactly.
-func checkRecordFraming(body []byte, n int32) error {
-	for i := int32(0); i < n; i++ {
-		l, w := binary.Varint(body)
-		if w <= 0 || l < 0 || l > int64(len(body)-w) {
-			return fmt.Errorf("%w: record %d of %d has a bad length", ErrCorrupt, i, n)
-		}
-		body = body[w+int(l):]
+// checkBatchRecords checks the records of the batch with header h, body
+// being the bytes after the header; exact as for checkRecords.
+func checkBatchRecords(h *Header, body []byte, exact bool) error {
+	if c := h.Codec(); c != CodecNone {
+		return checkCompressed(c, body, h.NumRecords, h.LastOffsetDelta, exact)
 	}
-	if len(body) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last of %d records", ErrCorrupt, len(body), n)
-	}
-	return nil
+	var rr recordReader
+	rr.resetSlice(body)
+	return checkRecords(&rr, h.NumRecords, h.LastOffsetDelta, exact)
 }
 
 // Next splits the first batch off buf, a concatenation of stored batches. It
