@@ -49,11 +49,15 @@ func readKeys(t *testing.T, p *partition.Partition) []string {
 	t.Helper()
 	var keys []string
 	for next := p.LogStartOffset(); next < p.HighWatermark(); {
-		res, err := p.Fetch(next, 1<<20, true, nil)
+		res, err := p.Fetch(next, 1<<20, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rest := res.Records; len(rest) > 0; {
+		stored, err := res.Records.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := stored; len(rest) > 0; {
 			h, b, r, err := record.Next(rest)
 			if err != nil {
 				t.Fatal(err)

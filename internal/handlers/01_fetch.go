@@ -33,7 +33,6 @@ import (
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/server"
-	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // maxFetchWait bounds a long poll whatever the client asks.
@@ -97,7 +96,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 		} else if t, ok = h.b.Topic(rt.Topic); !ok {
 			tErr = broker.ErrUnknownTopic
 		}
-		slices := make([]storage.Slice, len(rt.Partitions))
+		records := make([]partition.Records, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewFetchResponseTopicPartition()
@@ -122,25 +121,22 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 				// Take the change signal before reading, so an append
 				// racing with the read still wakes the long poll.
 				ch := p.Changed()
-				var (
-					slice storage.Slice
-					res   partition.FetchResult
-				)
+				var res partition.FetchResult
 				if replica >= 0 {
-					slice, res, err = p.ReplicaFetch(replica, rp.FetchOffset, rp.CurrentLeaderEpoch, int32(limit))
-					if size > 0 && slice.Size > limit {
+					res, err = p.ReplicaFetch(replica, rp.FetchOffset, rp.CurrentLeaderEpoch, int32(limit))
+					if size > 0 && res.Records.Len() > limit {
 						// Only a response's first batch may exceed the
 						// limits; the follower's offset is recorded.
-						slice = storage.Slice{}
+						res.Records = partition.Records{}
 					}
 				} else {
-					slice, res, err = p.FetchSlice(rp.FetchOffset, int32(limit), size == 0)
+					res, err = p.Fetch(rp.FetchOffset, int32(limit), size == 0)
 				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				if err == nil {
-					slices[j] = slice
-					size += slice.Size
-					remaining = max(remaining-slice.Size, 0)
+					records[j] = res.Records
+					size += res.Records.Len()
+					remaining = max(remaining-res.Records.Len(), 0)
 					changed = append(changed, ch)
 				}
 			}
@@ -151,7 +147,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
-		resp.records = append(resp.records, slices)
+		resp.records = append(resp.records, records)
 	}
 	return resp, size, failed, changed
 }

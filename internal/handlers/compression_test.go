@@ -38,11 +38,15 @@ func TestHandlersTopicCompressionType(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.Fetch(0, 1<<20, true, nil)
+		res, err := p.Fetch(0, 1<<20, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := record.Validate(res.Records)
+		stored, err := res.Records.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := record.Validate(stored)
 		if err != nil || h.Codec() != c.want || h.NumRecords != 10 {
 			t.Fatalf("%s: stored batch %v codec %v records %d, want codec %v", topic, err, h.Codec(), h.NumRecords, c.want)
 		}

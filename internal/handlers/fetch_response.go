@@ -2,12 +2,11 @@ package handlers
 
 import (
 	"encoding/binary"
-	"os"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/server"
-	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // fetchResponse is a Fetch response whose record batches stay in segment
@@ -22,7 +21,7 @@ import (
 // this encoder exists.
 type fetchResponse struct {
 	*kmsg.FetchResponse
-	records [][]storage.Slice // [topic][partition], alongside Topics
+	records [][]partition.Records // [topic][partition], alongside Topics
 }
 
 var _ server.Streamer = (*fetchResponse)(nil)
@@ -31,8 +30,8 @@ var _ server.Streamer = (*fetchResponse)(nil)
 func (r *fetchResponse) AppendTo(dst []byte) []byte {
 	for ti := range r.Topics {
 		for pi := range r.Topics[ti].Partitions {
-			if s := r.records[ti][pi]; s.Size > 0 {
-				b, err := s.ReadInto(nil)
+			if s := r.records[ti][pi]; s.Len() > 0 {
+				b, err := s.AppendTo(nil)
 				if err != nil {
 					// The range was valid when located; a failed read here
 					// means the segment went away: answer no data, and the
@@ -40,7 +39,7 @@ func (r *fetchResponse) AppendTo(dst []byte) []byte {
 					b = []byte{}
 				}
 				r.Topics[ti].Partitions[pi].RecordBatches = b
-				r.records[ti][pi] = storage.Slice{}
+				r.records[ti][pi] = partition.Records{}
 			}
 		}
 	}
@@ -100,19 +99,10 @@ func (r *fetchResponse) AppendStream(dst []byte) ([]byte, []server.Chunk) {
 			if v >= 11 {
 				dst = be.AppendUint32(dst, uint32(p.PreferredReadReplica))
 			}
-			s := r.records[ti][pi]
-			f, isFile := s.File.(*os.File)
-			switch {
-			case s.Size > 0 && isFile:
-				dst = appendBytesLen(dst, int(s.Size), false, flex)
-				chunks = append(chunks, server.Chunk{At: len(dst) - start, File: f, Pos: s.Pos, Len: s.Size})
-			case s.Size > 0:
-				b, err := s.ReadInto(nil)
-				if err != nil {
-					b = nil
-				}
-				dst = appendBytesLen(dst, len(b), false, flex)
-				dst = append(dst, b...)
+			switch s := r.records[ti][pi]; {
+			case s.Len() > 0:
+				dst = appendBytesLen(dst, int(s.Len()), false, flex)
+				chunks = append(chunks, server.Chunk{At: len(dst) - start, Body: s})
 			default:
 				dst = appendBytesLen(dst, len(p.RecordBatches), p.RecordBatches == nil, flex)
 				dst = append(dst, p.RecordBatches...)

@@ -2,20 +2,24 @@ package handlers
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/record"
+	"github.com/gregor-dev/gregor/internal/record/recordtest"
 	"github.com/gregor-dev/gregor/internal/server"
 	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // randomFetchResponse builds a response exercising every field the streaming
-// encoder writes, with record bytes both in a file and in memory.
-func randomFetchResponse(rng *rand.Rand, version int16, file *os.File, fileData []byte) *fetchResponse {
+// encoder writes, with record bytes both from a partition's log (spliced)
+// and in memory.
+func randomFetchResponse(rng *rand.Rand, version int16, log *partition.Partition) *fetchResponse {
 	r := &fetchResponse{FetchResponse: kmsg.NewPtrFetchResponse()}
 	r.Version = version
 	r.ThrottleMillis, r.ErrorCode, r.SessionID = rng.Int32N(100), int16(rng.IntN(3)), rng.Int32()
@@ -23,7 +27,7 @@ func randomFetchResponse(rng *rand.Rand, version int16, file *os.File, fileData 
 		rt := kmsg.NewFetchResponseTopic()
 		rt.Topic = "topic-" + string(rune('a'+t))
 		rt.TopicID = [16]byte{byte(t), 9, 8, 7}
-		var slices []storage.Slice
+		var slices []partition.Records
 		for p := 0; p < rng.IntN(4); p++ {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = int32(p), int16(rng.IntN(2))
@@ -48,11 +52,14 @@ func randomFetchResponse(rng *rand.Rand, version int16, file *os.File, fileData 
 			if rng.IntN(3) == 0 {
 				sp.SnapshotID.EndOffset, sp.SnapshotID.Epoch = rng.Int64N(99), rng.Int32N(9)
 			}
-			var s storage.Slice
+			var s partition.Records
 			switch rng.IntN(4) {
-			case 0: // spliced from the file
-				pos := rng.Int64N(int64(len(fileData) - 100))
-				s = storage.Slice{File: file, Pos: pos, Size: 1 + rng.Int64N(100)}
+			case 0: // spliced from the log's segment file
+				res, err := log.Fetch(rng.Int64N(log.LogEndOffset()), 1+rng.Int32N(4096), true)
+				if err != nil {
+					panic(err)
+				}
+				s = res.Records
 			case 1:
 				sp.RecordBatches = []byte{}
 			case 2:
@@ -81,34 +88,40 @@ func splice(t *testing.T, meta []byte, chunks []server.Chunk) []byte {
 	last := 0
 	for _, c := range chunks {
 		out = append(out, meta[last:c.At]...)
-		b := make([]byte, c.Len)
-		if _, err := c.File.ReadAt(b, c.Pos); err != nil {
+		var err error
+		if out, err = c.Body.(partition.Records).AppendTo(out); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, b...)
 		last = c.At
 	}
 	return append(out, meta[last:]...)
 }
 
 func TestHandlersFetchEncodingMatchesKmsg(t *testing.T) {
-	fileData := make([]byte, 4096)
-	for i := range fileData {
-		fileData[i] = byte(i * 31)
-	}
-	path := filepath.Join(t.TempDir(), "segment")
-	if err := os.WriteFile(path, fileData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	file, err := os.Open(path)
+	log, err := partition.Open("t", 0, partition.Options{FS: storage.OS, Dir: t.TempDir(),
+		Storage: storage.Options{SegmentBytes: 1 << 20, IndexIntervalBytes: 4096, SegmentIndexBytes: 1 << 20, FlushMessages: math.MaxInt64, FlushMs: math.MaxInt64}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer file.Close()
+	defer log.Close()
+	if err := log.BecomeLeader(0, []int32{0}, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &partition.AppendConfig{MaxMessageBytes: 1 << 20, TimestampBeforeMaxMs: math.MaxInt64, TimestampAfterMaxMs: math.MaxInt64}
+	for i := range 40 {
+		raw := recordtest.Simple(1+i%5, time.Now().UnixMilli()).Encode()
+		h, err := record.Validate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := log.Produce(raw, &h, partition.AcksLeader, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for v := int16(4); v <= 18; v++ {
 		for i := 0; i < 50; i++ {
-			r := randomFetchResponse(rng, v, file, fileData)
+			r := randomFetchResponse(rng, v, log)
 			meta, chunks := r.AppendStream([]byte("prefix"))
 			if !bytes.HasPrefix(meta, []byte("prefix")) {
 				t.Fatal("AppendStream dropped dst")

@@ -22,7 +22,6 @@ import (
 	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/server"
-	"github.com/gregor-dev/gregor/internal/storage"
 )
 
 // Handlers serves requests against one broker.
@@ -197,15 +196,15 @@ func (h *Handlers) errCode(err error) int16 {
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrInvalid), errors.Is(err, record.ErrMagic):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
+	case errors.Is(err, partition.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, storage.ErrStorage):
+	case errors.Is(err, partition.ErrStorage):
 		h.logger.Error("storage error", "err", err)
 		return kerr.KafkaStorageError.Code
-	case errors.Is(err, storage.ErrTruncated):
+	case errors.Is(err, partition.ErrTruncated):
 		// Truncated before its fsync: this broker became a follower.
 		return kerr.NotLeaderForPartition.Code
-	case errors.Is(err, partition.ErrClosed), errors.Is(err, storage.ErrClosed), errors.Is(err, broker.ErrClosed):
+	case errors.Is(err, partition.ErrClosed), errors.Is(err, partition.ErrLogClosed), errors.Is(err, broker.ErrClosed):
 		// The partition is going away (deletion or shutdown): the client
 		// refreshes its metadata and retries.
 		return kerr.NotLeaderForPartition.Code

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,14 @@ var (
 	ErrUnknownLeaderEpoch           = errors.New("partition: request's leader epoch is newer than the current one")
 	ErrNotEnoughReplicas            = errors.New("partition: fewer in-sync replicas than min.insync.replicas")
 	ErrNotEnoughReplicasAfterAppend = errors.New("partition: appended, but the in-sync replicas shrank below min.insync.replicas")
+)
+
+// Errors of the log, as the partition's callers see them.
+var (
+	ErrOffsetOutOfRange = storage.ErrOffsetOutOfRange
+	ErrStorage          = storage.ErrStorage // a failed write or fsync (sticky)
+	ErrTruncated        = storage.ErrTruncated
+	ErrLogClosed        = storage.ErrClosed
 )
 
 // AppendConfig is the part of the topic configuration an append needs.
@@ -225,35 +234,39 @@ func (p *Partition) Changed() <-chan struct{} {
 	return p.notify
 }
 
+// Records are whole record batches as the log stores them, not read yet:
+// they write themselves to a connection (sendfile from the segment file) or
+// are read into memory. The zero value is no records.
+type Records struct{ s storage.Slice }
+
+// Len is their size in bytes.
+func (r Records) Len() int64 { return r.s.Size }
+
+// WriteTo writes them to a connection (zero-copy when it can).
+func (r Records) WriteTo(nc net.Conn) error { return r.s.WriteTo(nc) }
+
+// AppendTo reads them, appending to dst.
+func (r Records) AppendTo(dst []byte) ([]byte, error) { return r.s.ReadInto(dst) }
+
 // FetchResult is one partition's answer to a fetch.
 type FetchResult struct {
-	Records        []byte
+	Records        Records
 	HighWatermark  int64
 	LogStartOffset int64
 }
 
-// Fetch reads whole batches from offset, at most maxBytes (at least one
-// batch when minOne), below the high watermark, appending them to dst.
-func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool, dst []byte) (FetchResult, error) {
-	slice, res, err := p.FetchSlice(offset, maxBytes, minOne)
-	if err == nil && slice.Size > 0 {
-		res.Records, err = slice.ReadInto(dst)
-	}
-	return res, err
-}
-
-// FetchSlice is Fetch without reading: it returns the byte range of a
-// segment file that holds the batches, for the caller to send as it is on
-// disk (sendfile) or read. Records is left nil. It is a consumer's read:
-// only the leader answers, and only below the high watermark.
-func (p *Partition) FetchSlice(offset int64, maxBytes int32, minOne bool) (storage.Slice, FetchResult, error) {
+// Fetch locates whole batches from offset, at most maxBytes (at least one
+// batch when minOne), below the high watermark. It is a consumer's read:
+// only the leader answers.
+func (p *Partition) Fetch(offset int64, maxBytes int32, minOne bool) (FetchResult, error) {
 	if p.role.Load() != roleLeader {
-		return storage.Slice{}, FetchResult{HighWatermark: -1, LogStartOffset: -1}, ErrNotLeader
+		return FetchResult{HighWatermark: -1, LogStartOffset: -1}, ErrNotLeader
 	}
 	hw := p.HighWatermark()
 	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
 	rr, err := p.log.Read(offset, maxBytes, hw, minOne)
-	return rr.Slice, res, err
+	res.Records = Records{rr.Slice}
+	return res, err
 }
 
 // HighWatermark is the offset below which records are committed. While the

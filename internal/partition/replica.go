@@ -291,27 +291,27 @@ func (p *Partition) checkEpoch(current int32) error {
 // follower's LEO (= fetchOffset) and caught-up time, advances the HW, and
 // reads up to the LEO (not the HW). FetchResult.HighWatermark is the
 // leader's HW. The read returns at least one whole batch when there is one.
-func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeaderEpoch int32, maxBytes int32) (storage.Slice, FetchResult, error) {
+func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeaderEpoch int32, maxBytes int32) (FetchResult, error) {
 	res := FetchResult{HighWatermark: -1, LogStartOffset: -1}
 	p.rmu.Lock()
 	if p.role.Load() != roleLeader || p.rs.closed {
 		p.rmu.Unlock()
-		return storage.Slice{}, res, ErrNotLeader
+		return res, ErrNotLeader
 	}
 	if err := p.checkEpoch(currentLeaderEpoch); err != nil {
 		p.rmu.Unlock()
-		return storage.Slice{}, res, err
+		return res, err
 	}
 	i := p.followerLocked(replica)
 	if i < 0 {
 		p.rmu.Unlock()
-		return storage.Slice{}, res, fmt.Errorf("%w: replica %d is not assigned to %s", ErrNotLeader, replica, p.name())
+		return res, fmt.Errorf("%w: replica %d is not assigned to %s", ErrNotLeader, replica, p.name())
 	}
 	leo, start := p.log.EndOffset(), p.log.StartOffset()
 	if fetchOffset < start || fetchOffset > leo {
 		p.rmu.Unlock()
 		res.HighWatermark, res.LogStartOffset = p.HighWatermark(), start
-		return storage.Slice{}, res, fmt.Errorf("%w: replica %d fetches %d, log is [%d, %d]", storage.ErrOffsetOutOfRange, replica, fetchOffset, start, leo)
+		return res, fmt.Errorf("%w: replica %d fetches %d, log is [%d, %d]", storage.ErrOffsetOutOfRange, replica, fetchOffset, start, leo)
 	}
 	f := &p.rs.followers[i]
 	now := p.now()
@@ -331,7 +331,8 @@ func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeader
 	p.rmu.Unlock()
 	res.LogStartOffset = p.log.StartOffset()
 	rr, err := p.log.Read(fetchOffset, maxBytes, leo, true)
-	return rr.Slice, res, err
+	res.Records = Records{rr.Slice}
+	return res, err
 }
 
 // ISRUpdate is the ISR the leader wants at now: followers of the ISR whose

@@ -75,9 +75,9 @@ func must(t *testing.T, err error) {
 // fetcher does it: fetch at its LEO, append what came with the leader's HW.
 func replicate(t *testing.T, l, f *replicaNode) int64 {
 	t.Helper()
-	slice, res, err := l.p.ReplicaFetch(f.id, f.p.LogEndOffset(), l.p.LeaderEpoch(), 1<<20)
+	res, err := l.p.ReplicaFetch(f.id, f.p.LogEndOffset(), l.p.LeaderEpoch(), 1<<20)
 	must(t, err)
-	data, err := slice.ReadInto(nil)
+	data, err := res.Records.AppendTo(nil)
 	must(t, err)
 	must(t, f.p.AppendReplica(data, res.HighWatermark, res.LogStartOffset))
 	return int64(len(data))
@@ -149,7 +149,7 @@ func TestPartitionReplicaHighWatermarkFollowsISR(t *testing.T) {
 			t.Fatalf("%s: HW leader/f2/f3 = %v, want %v", s.name, got, [3]int64{s.hw, s.f2hw, s.f3hw})
 		}
 		// Consumers see only below the HW.
-		_, res, err := l.p.FetchSlice(0, 1<<20, true)
+		res, err := l.p.Fetch(0, 1<<20, true)
 		must(t, err)
 		if res.HighWatermark != s.hw {
 			t.Fatalf("%s: consumer fetch HW %d", s.name, res.HighWatermark)
@@ -212,7 +212,7 @@ func TestPartitionReplicaSingleReplica(t *testing.T) {
 	if _, err := p.Produce(raw, &h, AcksLeader, testCfg); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("Produce before any role: %v", err)
 	}
-	if _, _, err := p.FetchSlice(0, 100, true); !errors.Is(err, ErrNotLeader) {
+	if _, err := p.Fetch(0, 100, true); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("consumer fetch before any role: %v", err)
 	}
 	if p.IsLeader() || p.Leader() != -1 {
@@ -231,7 +231,7 @@ func TestPartitionReplicaSingleReplica(t *testing.T) {
 		t.Fatal("acks=all on a leader alone in its ISR waits")
 	}
 	must(t, ack.Wait(context.Background()))
-	if _, _, err := p.ReplicaFetch(8, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
+	if _, err := p.ReplicaFetch(8, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("replica fetch from a non-replica: %v", err)
 	}
 	// Sole ISR member of two replicas: HW = LEO as well.
@@ -252,7 +252,7 @@ func TestPartitionReplicaRoleErrors(t *testing.T) {
 	if _, err := appendBatch(f.p, raw, &h, testCfg); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("append on a follower: %v", err)
 	}
-	if _, _, err := f.p.FetchSlice(0, 100, true); !errors.Is(err, ErrNotLeader) {
+	if _, err := f.p.Fetch(0, 100, true); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("consumer fetch on a follower: %v", err)
 	}
 	if _, err := f.p.DeleteRecords(0); !errors.Is(err, ErrNotLeader) {
@@ -275,14 +275,14 @@ func TestPartitionReplicaRoleErrors(t *testing.T) {
 		{2, -1, nil},
 		{2, 1, nil},
 	} {
-		if _, _, err := l.p.ReplicaFetch(c.replica, 0, c.epoch, 100); !errors.Is(err, c.want) {
+		if _, err := l.p.ReplicaFetch(c.replica, 0, c.epoch, 100); !errors.Is(err, c.want) {
 			t.Fatalf("ReplicaFetch(replica %d, epoch %d) = %v, want %v", c.replica, c.epoch, err, c.want)
 		}
 	}
-	if _, _, err := l.p.ReplicaFetch(2, 99, -1, 100); !errors.Is(err, storage.ErrOffsetOutOfRange) {
+	if _, err := l.p.ReplicaFetch(2, 99, -1, 100); !errors.Is(err, storage.ErrOffsetOutOfRange) {
 		t.Fatalf("ReplicaFetch past the LEO: %v", err)
 	}
-	if _, _, err := f.p.ReplicaFetch(3, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
+	if _, err := f.p.ReplicaFetch(3, 0, -1, 100); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("ReplicaFetch from a follower: %v", err)
 	}
 	if err := l.p.BecomeLeader(0, nil, nil); !errors.Is(err, ErrFencedLeaderEpoch) {
@@ -479,9 +479,9 @@ func TestPartitionReplicaAppendRejectsBadBatches(t *testing.T) {
 	produce(t, l.p, 3)
 	catchUp(t, l, f)
 	produce(t, l.p, 2)
-	slice, _, err := l.p.ReplicaFetch(f.id, f.p.LogEndOffset(), -1, 1<<20)
+	fr, err := l.p.ReplicaFetch(f.id, f.p.LogEndOffset(), -1, 1<<20)
 	must(t, err)
-	good, err := slice.ReadInto(nil)
+	good, err := fr.Records.AppendTo(nil)
 	must(t, err)
 	flip := func(i int) []byte { b := slices.Clone(good); b[i] ^= 0x40; return b }
 	old := logBytes(t, l.p)[:len(good)/2] // offsets below f's LEO
