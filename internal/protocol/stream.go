@@ -65,4 +65,3 @@ func WriteStream(nc net.Conn, buf []byte, correlationID int32, flexHeader bool, 
 	_, err := nc.Write(buf[last:])
 	return buf, err
 }
-
