@@ -15,6 +15,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
 	"github.com/gregor-dev/gregor/internal/storage"
 	"github.com/gregor-dev/gregor/internal/storagetest"
+	"github.com/gregor-dev/gregor/internal/testutil"
 )
 
 func appendOne(t *testing.T, b *Broker, topic string, p int32) (partition.AppendResult, error) {
@@ -209,11 +210,10 @@ func TestBrokerProducerIDBlocks(t *testing.T) {
 // waitFor polls cond (bounded) for state another goroutine changes.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for range 2000 {
-		if cond() {
-			return
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !cond() {
+			return errors.New("condition not reached")
 		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("condition not reached")
+		return nil
+	})
 }

@@ -7,6 +7,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/controller"
 	"github.com/gregor-dev/gregor/internal/node"
+	"github.com/gregor-dev/gregor/internal/testutil"
 )
 
 // rigSets make failures quick to detect.
@@ -234,16 +236,15 @@ func (r *rig) client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// waitFor polls cond every 20 ms until it holds, failing after timeout.
+// waitFor polls cond until it holds, failing after timeout.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
+	testutil.Eventually(t, timeout, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func testCtx(t *testing.T) context.Context {

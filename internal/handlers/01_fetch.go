@@ -35,6 +35,10 @@ import (
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
+// ParkedFetches is the number of fetches waiting for data now (Kafka's
+// fetch purgatory size).
+func (h *Handlers) ParkedFetches() int64 { return h.parkedFetches.Load() }
+
 // maxFetchWait bounds a long poll whatever the client asks.
 const maxFetchWait = 5 * time.Minute
 
@@ -52,6 +56,7 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 		if size >= int64(req.MinBytes) || failed || wait == 0 {
 			return resp, nil
 		}
+		h.parkedFetches.Add(1)
 		cases := make([]reflect.SelectCase, 0, len(changed)+2)
 		cases = append(cases,
 			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
@@ -59,7 +64,9 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 		for _, c := range changed {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
 		}
-		switch i, _, _ := reflect.Select(cases); i {
+		i, _, _ := reflect.Select(cases)
+		h.parkedFetches.Add(-1)
+		switch i {
 		case 0, 1:
 			resp, _, _, _ = h.fetchOnce(req)
 			return resp, nil

@@ -243,7 +243,12 @@ func TestHandlersFetchLongPollWakesOnProduce(t *testing.T) {
 		}
 		done <- resp
 	}()
-	time.Sleep(200 * time.Millisecond) // let the fetch start waiting; correctness does not depend on it
+	waitFor(t, 10*time.Second, func() error { // the fetch waits for data
+		if n := tb.h.ParkedFetches(); n != 1 {
+			return fmt.Errorf("%d fetches waiting", n)
+		}
+		return nil
+	})
 	if r := produceRaw(t, tb.client(t), "lp", 0, 1, recordtest.Simple(1, time.Now().UnixMilli()).Encode()); r.ErrorCode != 0 {
 		t.Fatal(r.ErrorCode)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/broker"
+	"github.com/gregor-dev/gregor/internal/testutil"
 )
 
 // Tests of the group APIs: franz-go consumer groups (eager and cooperative
@@ -29,17 +30,7 @@ var groupSets = []string{"group.initial.rebalance.delay.ms=0", "offsets.topic.nu
 // its last error after d.
 func waitFor(t *testing.T, d time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, fn)
 }
 
 // produceValues produces n records "<tag>-<i>" keyed by i, spread over the

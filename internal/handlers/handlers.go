@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +35,8 @@ type Handlers struct {
 	apis    map[int16]api
 	groups  *group.Coordinator
 	cluster Cluster
+
+	parkedFetches atomic.Int64 // see ParkedFetches
 }
 
 type api struct {

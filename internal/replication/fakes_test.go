@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/record/recordtest"
+	"github.com/gregor-dev/gregor/internal/testutil"
 	"github.com/gregor-dev/gregor/internal/wire"
 	"github.com/gregor-dev/gregor/internal/wire/wiretest"
 )
@@ -514,17 +515,7 @@ func newPool(t *testing.T, b *brokers) *wire.Pool {
 
 func checkFor(t *testing.T, wait time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", wait, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, wait, fn)
 }
 
 // sameLog waits until the follower's log is byte for byte the leader's.

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/protocol"
+	"github.com/gregor-dev/gregor/internal/testutil"
 )
 
 // watchListener wraps the connections it accepts so that a test learns when
@@ -63,13 +64,12 @@ func shutdown(t *testing.T, s *Server) {
 // waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func apiVersionsFrame(corr int32) []byte {

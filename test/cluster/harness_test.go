@@ -42,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/gregor-dev/gregor/internal/testutil"
 	"github.com/gregor-dev/gregor/test/internal/testproc"
 )
 
@@ -868,7 +869,7 @@ var errorf = fmt.Errorf
 // checkFor polls fn until it returns nil, failing the test after timeout.
 func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	testproc.CheckFor(t, timeout, 250*time.Millisecond, fn)
+	testutil.EventuallyEvery(t, timeout, 250*time.Millisecond, fn)
 }
 
 // logBuffer is a node's log, safe for concurrent use.

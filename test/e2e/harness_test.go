@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gregor-dev/gregor/internal/testutil"
 	"github.com/gregor-dev/gregor/test/internal/testproc"
 )
 
@@ -306,7 +307,7 @@ func (p *brokerProc) assertRunning(t *testing.T) {
 // checkFor polls fn until it returns nil, failing the test after timeout.
 func checkFor(t *testing.T, timeout time.Duration, fn func() error) {
 	t.Helper()
-	testproc.CheckFor(t, timeout, 500*time.Millisecond, fn)
+	testutil.EventuallyEvery(t, timeout, 500*time.Millisecond, fn)
 }
 
 // syncBuffer is a log buffer safe for concurrent use.

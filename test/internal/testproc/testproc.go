@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
-	"time"
 )
 
 // BuildGregor builds cmd/gregor into a new temporary directory and returns
@@ -102,24 +100,4 @@ func (b *SyncBuffer) Tail(n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
-}
-
-// CheckFor calls fn until it returns nil, failing the test with fn's last
-// error if that does not happen within timeout. The pause between calls
-// doubles from 20 ms up to maxWait.
-func CheckFor(t testing.TB, timeout, maxWait time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	wait := 20 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", timeout, err)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, maxWait)
-	}
 }
