@@ -478,3 +478,31 @@ func TestHandlersAcksZeroFailureClosesConnection(t *testing.T) {
 		}
 	}
 }
+
+// A batch with a valid CRC whose record declares a value of 2^31-1 bytes or
+// 2^31-1 headers is refused with INVALID_RECORD and nothing is stored
+// (compressed too); before, it was stored, and consumers stalled on it.
+func TestHandlersMalformedRecordsRefused(t *testing.T) {
+	tb := startBroker(t)
+	createTopic(t, tb, "bad", 1, nil)
+	cl := tb.client(t)
+	now := time.Now().UnixMilli()
+	huge := recordtest.Raw(0, nil, []byte("v"))
+	huge.ValueLength = 1<<31 - 1
+	headers := recordtest.Raw(0, nil, []byte("v"))
+	headers.HeaderCount = 1<<31 - 1
+	for _, c := range []struct {
+		name  string
+		rec   recordtest.RawRecord
+		codec int8
+	}{{"value length 2^31-1", huge, 0}, {"header count 2^31-1", headers, 0}, {"value length 2^31-1, lz4", huge, 3}, {"header count 2^31-1, zstd", headers, 4}} {
+		batch := recordtest.Sealed{Records: c.rec.AppendTo(nil), NumRecords: 1, FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, BaseSequence: -1, Codec: c.codec}.Seal()
+		r := produceRaw(t, cl, "bad", 0, 1, batch)
+		if r.ErrorCode != kerr.InvalidRecord.Code || r.BaseOffset != -1 {
+			t.Errorf("%s: error %v, offset %d; want INVALID_RECORD, nothing stored", c.name, kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+		}
+	}
+	if _, p, _ := tb.b.Partition("bad", 0); p.LogEndOffset() != 0 {
+		t.Fatalf("malformed batches stored: log end %d", p.LogEndOffset())
+	}
+}
