@@ -300,7 +300,8 @@ func (b *Broker) PartitionOf(t *Topic, index int32) (*partition.Partition, error
 
 // background runs the periodic tasks until Close: the time-based flush
 // policy (flush.ms) every second, producer-state checkpoints every
-// log.flush.offset.checkpoint.interval.ms and retention every
+// log.flush.offset.checkpoint.interval.ms, expiry of idle producer ids every
+// producer.id.expiration.check.interval.ms and retention every
 // log.retention.check.interval.ms.
 func (b *Broker) background() {
 	defer close(b.done)
@@ -310,7 +311,7 @@ func (b *Broker) background() {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	lastCheckpoint, lastRetention := b.now(), b.now()
+	lastCheckpoint, lastRetention, lastExpiry := b.now(), b.now(), b.now()
 	for {
 		select {
 		case <-b.stop:
@@ -329,6 +330,15 @@ func (b *Broker) background() {
 			if checkpoint {
 				if err := p.Checkpoint(); err != nil {
 					b.logger.Error("checkpoint failed", "topic", p.Topic, "partition", p.Index, "err", err)
+				}
+			}
+		}
+		if now.Sub(lastExpiry) >= every("producer.id.expiration.check.interval.ms") {
+			lastExpiry = now
+			ms := b.cfg.Int64("producer.id.expiration.ms")
+			for _, p := range b.allPartitions() {
+				if n := p.ExpireProducers(ms); n > 0 {
+					b.logger.Info("expired idle producer ids", "topic", p.Topic, "partition", p.Index, "producers", n)
 				}
 			}
 		}

@@ -100,6 +100,7 @@ var brokerTable = []brokerKey{
 	{"transactional.id.expiration.ms", TypeInt, d("604800000"), ro, atLeast(1), "Idle time after which a transactional id's state is dropped."},
 	{"transaction.max.timeout.ms", TypeInt, d("900000"), ro, atLeast(1), "Largest transaction timeout a producer may ask for."},
 	{"producer.id.expiration.ms", TypeInt, d("86400000"), dyn, atLeast(1), "Idle time after which a partition forgets a producer id's sequence state."},
+	{"producer.id.expiration.check.interval.ms", TypeInt, d("600000"), ro, atLeast(1), "How often partitions drop the state of expired producer ids."},
 	{"max.incremental.fetch.session.cache.slots", TypeInt, d("1000"), ro, atLeast(0), "Incremental fetch sessions the broker keeps."},
 	{"broker.rack", TypeString, null, ro, nil, "Rack or zone of this broker, for rack-aware replica placement."},
 	{"controller.quorum.voters", TypeList, d(""), ro, votersRule, "Metadata quorum voters, as id@host:port, comma separated."},

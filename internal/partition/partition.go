@@ -391,6 +391,19 @@ func (p *Partition) SetStorageOptions(o storage.Options) {
 // calls it periodically.
 func (p *Partition) MaybeFlush() error { return p.log.MaybeFlush() }
 
+// ExpireProducers forgets the idempotent producers whose last batch is
+// older than producer.id.expiration.ms (their next batch is then accepted
+// at any sequence, as for a producer never seen), and returns how many.
+func (p *Partition) ExpireProducers(expirationMs int64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.producers.expire(p.now().UnixMilli(), expirationMs)
+	if n > 0 {
+		p.snapshotOffset = -1 // the next checkpoint writes the smaller state
+	}
+	return n
+}
+
 // Checkpoint writes the producer-state snapshot if the log grew since the
 // last one, so that recovery after a crash rescans only recent batches, and
 // the high-watermark checkpoint if it moved.

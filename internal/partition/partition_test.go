@@ -140,3 +140,33 @@ func TestPartitionTimestampBounds(t *testing.T) {
 		t.Fatalf("large batch accepted: %v", err)
 	}
 }
+
+// An idempotent producer silent for producer.id.expiration.ms is forgotten
+// (Kafka's ProducerStateManager): its next batch is accepted at any
+// sequence, as a producer never seen; one still active is kept.
+func TestPartitionProducerIDExpiry(t *testing.T) {
+	clk := newFakeClock()
+	p := openNode(t, t.TempDir(), 0, clk)
+	must(t, p.BecomeLeader(0, []int32{0}, []int32{0}))
+	batch := func(pid int64, seq int32) testBatch {
+		b := recordtest.Simple(1, clk.now().UnixMilli())
+		b.ProducerID, b.ProducerEpoch, b.BaseSequence = pid, 0, seq
+		raw := b.Encode()
+		h, err := record.Validate(raw)
+		must(t, err)
+		return testBatch{raw, &h}
+	}
+	mustAppend(t, p, batch(1, 0))
+	clk.advance(time.Hour)
+	mustAppend(t, p, batch(2, 0))
+	if _, err := appendBatch(p, batch(1, 7).raw, batch(1, 7).h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("sequence gap of a known producer: %v", err)
+	}
+	if n := p.ExpireProducers(int64(30 * time.Minute / time.Millisecond)); n != 1 {
+		t.Fatalf("expired %d producers, want 1 (producer 1 only)", n)
+	}
+	mustAppend(t, p, batch(1, 7)) // forgotten: any sequence
+	if _, err := appendBatch(p, batch(2, 5).raw, batch(2, 5).h, testCfg); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("the active producer was forgotten too: %v", err)
+	}
+}

@@ -90,6 +90,20 @@ func (ps producers) check(h *record.Header) (dup batchMeta, isDup bool, err erro
 	return batchMeta{}, false, nil
 }
 
+// expire forgets producers whose newest batch's timestamp is at least
+// expirationMs before now (Kafka's ProducerStateManager), and returns how
+// many.
+func (ps producers) expire(now, expirationMs int64) int {
+	n := 0
+	for id, e := range ps {
+		if len(e.Batches) == 0 || now-e.Batches[len(e.Batches)-1].Timestamp >= expirationMs {
+			delete(ps, id)
+			n++
+		}
+	}
+	return n
+}
+
 // update records an appended batch.
 func (ps producers) update(h *record.Header) {
 	e, ok := ps[h.ProducerID]
