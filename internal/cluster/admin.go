@@ -212,61 +212,48 @@ func (n *Node) CreatePartitions(name string, total int32) error {
 	})
 }
 
-// SetBrokerConfig implements broker.Controller. Forwarded as AlterConfigs
-// on the BROKER resource, which replaces the level's whole set: what the
-// caller computed.
+// SetBrokerConfig implements broker.Controller: the level's whole set,
+// what the caller computed.
 func (n *Node) SetBrokerConfig(resource string, values map[string]string) error {
+	return n.setConfigs(kmsg.ConfigResourceTypeBroker, resource, values, func(*controller.Image) ([]controller.Record, error) {
+		return []controller.Record{{Type: controller.RecBrokerConfig, ConfigResource: resource, Configs: values}}, nil
+	}, func(img *controller.Image) bool { return maps.Equal(img.BrokerConfigs[resource], values) })
+}
+
+// SetTopicConfig implements broker.Controller: the topic's whole set of
+// overrides, what the caller computed.
+func (n *Node) SetTopicConfig(name string, overrides map[string]string) error {
+	return n.setConfigs(kmsg.ConfigResourceTypeTopic, name, overrides, func(img *controller.Image) ([]controller.Record, error) {
+		if _, ok := img.Topics[name]; !ok {
+			return nil, broker.ErrUnknownTopic
+		}
+		return []controller.Record{{Type: controller.RecTopicConfig, TopicName: name, Configs: overrides}}, nil
+	}, func(img *controller.Image) bool {
+		t, ok := img.Topics[name]
+		return !ok || maps.Equal(t.Configs, overrides)
+	})
+}
+
+// setConfigs commits a resource's whole set of configs: decided here on the
+// quorum leader, else forwarded as AlterConfigs (which replaces the set).
+func (n *Node) setConfigs(typ kmsg.ConfigResourceType, name string, values map[string]string, decide func(*controller.Image) ([]controller.Record, error), applied func(*controller.Image) bool) error {
 	req := kmsg.NewPtrAlterConfigsRequest()
 	req.SetVersion(2)
 	rr := kmsg.NewAlterConfigsRequestResource()
-	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, resource
+	rr.ResourceType, rr.ResourceName = typ, name
 	for _, k := range slices.Sorted(maps.Keys(values)) {
 		c := kmsg.NewAlterConfigsRequestResourceConfig()
 		c.Name, c.Value = k, kmsg.StringPtr(values[k])
 		rr.Configs = append(rr.Configs, c)
 	}
 	req.Resources = append(req.Resources, rr)
-	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
-		return []controller.Record{{Type: controller.RecBrokerConfig, ConfigResource: resource, Configs: values}}, nil
-	}, req, func(resp kmsg.Response) error {
+	return n.adminChange(decide, req, func(resp kmsg.Response) error {
 		r := resp.(*kmsg.AlterConfigsResponse)
 		if err := answered("AlterConfigs", len(r.Resources)); err != nil {
 			return err
 		}
 		return codeErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
-	}, func(img *controller.Image) bool {
-		return maps.Equal(img.BrokerConfigs[resource], values)
-	})
-}
-
-// SetTopicConfig implements broker.Controller. Forwarded as AlterConfigs,
-// which replaces the whole set of overrides: what the caller computed.
-func (n *Node) SetTopicConfig(name string, overrides map[string]string) error {
-	req := kmsg.NewPtrAlterConfigsRequest()
-	req.SetVersion(2)
-	rr := kmsg.NewAlterConfigsRequestResource()
-	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
-	for _, k := range slices.Sorted(maps.Keys(overrides)) {
-		c := kmsg.NewAlterConfigsRequestResourceConfig()
-		c.Name, c.Value = k, kmsg.StringPtr(overrides[k])
-		rr.Configs = append(rr.Configs, c)
-	}
-	req.Resources = append(req.Resources, rr)
-	return n.adminChange(func(img *controller.Image) ([]controller.Record, error) {
-		if _, ok := img.Topics[name]; !ok {
-			return nil, broker.ErrUnknownTopic
-		}
-		return []controller.Record{{Type: controller.RecTopicConfig, TopicName: name, Configs: overrides}}, nil
-	}, req, func(resp kmsg.Response) error {
-		r := resp.(*kmsg.AlterConfigsResponse)
-		if err := answered("AlterConfigs", len(r.Resources)); err != nil {
-			return err
-		}
-		return codeErr(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
-	}, func(img *controller.Image) bool {
-		t, ok := img.Topics[name]
-		return !ok || maps.Equal(t.Configs, overrides)
-	})
+	}, applied)
 }
 
 // AllocateProducerIDs implements broker.Controller. A broker not (yet, or

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/gregor-dev/gregor/internal/testutil"
 )
 
 // splicer is a Streamer of fixed metadata with file ranges at given
@@ -17,30 +19,6 @@ type splicer struct {
 }
 
 func (s splicer) AppendStream(dst []byte) ([]byte, []Chunk) { return append(dst, s.meta...), s.chunks }
-
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
 
 // bytesBody is a Body of bytes in memory; err, if set, fails its write.
 type bytesBody struct {
@@ -63,7 +41,7 @@ func TestProtocolWriteStreamSplicesBodies(t *testing.T) {
 		{At: 9, Body: bytesBody{b: []byte("ABCDEFGHIJ")}}, // after "mid-"
 	}}
 	want := []byte("head-234mid-ABCDEFGHIJtail")
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t)
 	for _, flex := range []bool{false, true} {
 		if _, err := WriteStream(server, nil, 31, flex, resp); err != nil {
 			t.Fatal(err)

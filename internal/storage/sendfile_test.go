@@ -8,31 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
+	"github.com/gregor-dev/gregor/internal/testutil"
+)
 
 // A Slice writes its range to a TCP connection with sendfile, to any other
 // connection through a buffer, and fails when the file is shorter than the
@@ -49,7 +27,7 @@ func TestStorageSliceWriteTo(t *testing.T) {
 	}
 	defer f.Close()
 	s := Slice{File: f, Pos: 10, Size: 10}
-	client, server := tcpPair(t)
+	client, server := testutil.TCPPair(t)
 	if err := s.WriteTo(server); err != nil {
 		t.Fatal(err)
 	}
