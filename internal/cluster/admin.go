@@ -79,7 +79,7 @@ func codeErr(code int16, msg *string) error {
 }
 
 // LiveBrokers implements broker.Controller.
-func (n *Node) LiveBrokers() int { return len(n.Image().LiveBrokers()) }
+func (n *Node) LiveBrokers() int { return len(n.committed().LiveBrokers()) }
 
 // adminChange makes one admin change: decided and committed here on the
 // quorum leader, else sent to it as forward (answer reads its reply); either
@@ -308,7 +308,7 @@ func (n *Node) ElectLeaders(preferred bool, parts []controller.TopicPartition) (
 	}
 	out := map[controller.TopicPartition]error{}
 	if parts == nil {
-		img := n.Image()
+		img := n.committed()
 		for _, name := range img.TopicNames() {
 			for i := range img.Topics[name].Partitions {
 				parts = append(parts, controller.TopicPartition{Topic: name, Partition: int32(i)})

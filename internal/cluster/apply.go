@@ -1,8 +1,11 @@
 package cluster
 
-// The metadata applier: after every committed change (on Raft's FSM
-// goroutine, in log order) it makes this broker's local state match the
-// image: topics and the replicas it holds, each one leader or follower at
+// The metadata applier: after committed changes it makes this broker's
+// local state match the newest image, on its own goroutine: Raft's FSM only
+// publishes each image and wakes it, so a burst of entries (the log replayed
+// at start, say) is applied as one step to the newest image, not entry by
+// entry through every historical leader epoch. It makes local state match
+// the image: topics and the replicas it holds, each one leader or follower at
 // the image's leader epoch, fetchers following the right leader, and the
 // group coordinator elected for the __consumer_offsets partitions led here.
 // Until this process's own registration is in the image (unfenced), it
@@ -13,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/controller"
@@ -46,6 +50,13 @@ type leadingPartition struct {
 type applier struct {
 	n *Node
 
+	wake    chan struct{} // buffered 1: a newer image is committed
+	stop    chan struct{}
+	done    chan struct{}
+	applied atomic.Pointer[controller.Image] // the image local state matches
+	chMu    sync.Mutex
+	changed chan struct{} // closed and replaced when applied moves
+
 	mu      sync.Mutex // guards everything below; held while applying
 	roles   map[tpKey]role
 	ids     map[string][16]byte // topic ids applied
@@ -55,19 +66,68 @@ type applier struct {
 }
 
 func newApplier(n *Node) *applier {
-	return &applier{n: n, roles: map[tpKey]role{}, ids: map[string][16]byte{}, elected: map[int32]bool{}}
+	a := &applier{n: n, roles: map[tpKey]role{}, ids: map[string][16]byte{}, elected: map[int32]bool{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
+	a.applied.Store(controller.NewImage())
+	return a
+}
+
+// kick asks for the newest committed image to be applied (non-blocking; the
+// FSM calls it after every entry).
+func (a *applier) kick() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run applies the newest committed image whenever it changes, until stop.
+func (a *applier) run() {
+	defer close(a.done)
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-a.wake:
+		}
+		img := a.n.committed()
+		a.apply(img)
+		a.applied.Store(img)
+		a.chMu.Lock()
+		close(a.changed)
+		a.changed = make(chan struct{})
+		a.chMu.Unlock()
+	}
+}
+
+// appliedChange returns a channel closed when the applied image next moves.
+func (a *applier) appliedChange() <-chan struct{} {
+	a.chMu.Lock()
+	defer a.chMu.Unlock()
+	return a.changed
 }
 
 // SetGroupCoordinator attaches the group coordinator, electing it for the
 // __consumer_offsets partitions this broker leads now and later.
 func (n *Node) SetGroupCoordinator(g GroupElector) {
-	n.apply.mu.Lock()
-	n.apply.groups = g
-	n.apply.mu.Unlock()
-	n.apply.apply(n.Image())
+	a := n.apply
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.groups = g
+	for k, r := range a.roles {
+		if k.topic == broker.OffsetsTopic && r.leader == n.id && !a.elected[k.index] {
+			a.electGroups(k.index, true)
+		}
+	}
 }
 
 func (a *applier) close() {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	<-a.done
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()

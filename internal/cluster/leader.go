@@ -72,11 +72,30 @@ func (n *Node) decide(fn func(img *controller.Image) ([]controller.Record, error
 	if !n.IsController() {
 		return ErrNotController
 	}
-	recs, err := fn(n.Image())
+	if err := n.catchUpLocked(); err != nil {
+		return err
+	}
+	recs, err := fn(n.committed())
 	if err != nil {
 		return err
 	}
 	return n.propose(recs)
+}
+
+// catchUpLocked makes sure a new quorum leader has applied every entry of
+// the terms before its own before it decides anything: its image may lag
+// the log it just won (after a restart, the whole log is replayed only
+// once the leader knows what is committed). ctlMu held.
+func (n *Node) catchUpLocked() error {
+	term := n.raft.CurrentTerm()
+	if n.caughtUpTerm == term {
+		return nil
+	}
+	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		return fmt.Errorf("%w: catching up with the metadata log: %w", ErrNotController, err)
+	}
+	n.caughtUpTerm = term
+	return nil
 }
 
 // unclean answers unclean.leader.election.enable for a topic.
@@ -172,7 +191,7 @@ func (n *Node) registerBroker(req *kmsg.BrokerRegistrationRequest) (int64, error
 	if reg.Host == "" {
 		return -1, kerr.InvalidRequest
 	}
-	if have := n.Image().ClusterID; req.ClusterID != "" && have != "" && req.ClusterID != have {
+	if have := n.committed().ClusterID; req.ClusterID != "" && have != "" && req.ClusterID != have {
 		return -1, fmt.Errorf("%w: broker %d belongs to cluster %s, this is cluster %s", kerr.InconsistentClusterID, req.BrokerID, req.ClusterID, have)
 	}
 	var epoch int64
@@ -193,7 +212,7 @@ func (n *Node) registerBroker(req *kmsg.BrokerRegistrationRequest) (int64, error
 		return -1, err
 	}
 	n.leases.touch(reg.ID, n.now())
-	if b, ok := n.Image().Brokers[reg.ID]; ok {
+	if b, ok := n.committed().Brokers[reg.ID]; ok {
 		epoch = b.Epoch
 	}
 	n.addNonvoter(reg)
@@ -227,7 +246,7 @@ func (n *Node) addNonvoter(reg *controller.Broker) {
 // heartbeat renews a broker's lease; it unfences a fenced broker, and a
 // broker that wants to shut down loses its leaderships and ISR places.
 func (n *Node) heartbeat(req *kmsg.BrokerHeartbeatRequest, resp *kmsg.BrokerHeartbeatResponse) error {
-	img := n.Image()
+	img := n.committed()
 	b, ok := img.Brokers[req.BrokerID]
 	if !ok || b.Epoch != req.BrokerEpoch {
 		return controller.ErrStaleBrokerEpoch
@@ -253,7 +272,7 @@ func (n *Node) heartbeat(req *kmsg.BrokerHeartbeatRequest, resp *kmsg.BrokerHear
 	if err != nil {
 		return err
 	}
-	img = n.Image()
+	img = n.committed()
 	b = img.Brokers[req.BrokerID]
 	resp.IsCaughtUp = uint64(max(req.CurrentMetadataOffset, 0)) >= img.Offset
 	resp.IsFenced = b.Fenced
@@ -273,7 +292,7 @@ func (n *Node) alterPartition(req *kmsg.AlterPartitionRequest) *kmsg.AlterPartit
 		st.Topic, st.TopidID = rt.Topic, rt.TopicID
 		name := rt.Topic
 		if req.Version >= 2 {
-			if t, ok := n.Image().TopicByID(rt.TopicID); ok {
+			if t, ok := n.committed().TopicByID(rt.TopicID); ok {
 				name = t.Name
 			}
 		}
@@ -340,7 +359,7 @@ func (n *Node) leaderLoop() {
 			// fencing it: their heartbeats went to the old leader.
 			n.leases.mu.Lock()
 			n.leases.last = map[int32]time.Time{}
-			for id := range n.Image().Brokers {
+			for id := range n.committed().Brokers {
 				n.leases.last[id] = now
 			}
 			n.leases.mu.Unlock()
@@ -351,7 +370,7 @@ func (n *Node) leaderLoop() {
 		if !leader {
 			continue
 		}
-		if n.Image().ClusterID == "" {
+		if n.committed().ClusterID == "" {
 			n.nameCluster()
 		}
 		n.fenceExpired(now, session)
@@ -399,7 +418,7 @@ func (n *Node) clusterRecords(img *controller.Image) []controller.Record {
 // fenceExpired fences the live brokers whose last heartbeat is older than
 // the session timeout.
 func (n *Node) fenceExpired(now time.Time, session time.Duration) {
-	img := n.Image()
+	img := n.committed()
 	for _, b := range img.LiveBrokers() {
 		if b.ID == n.id {
 			// This process runs the quorum leader: its own broker is

@@ -113,15 +113,28 @@ func (n *Node) memberLoop() {
 	interval := ms(n.cfg.Int64("broker.heartbeat.interval.ms"))
 	bo := backoff{min: min(100*time.Millisecond, interval), max: interval}
 	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
 		case <-n.ctx.Done():
 			return false
-		case <-time.After(d):
+		case <-t.C:
 			return true
 		}
 	}
 	for n.ctx.Err() == nil {
 		if n.brokerEpoch.Load() < 0 {
+			leaderChange := n.leaderChange()
+			if n.ControllerID() < 0 && len(n.voters) == 1 {
+				// A one-voter quorum elects itself at once: wait for it
+				// rather than fail and back off.
+				select {
+				case <-leaderChange:
+				case <-n.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
 			if err := n.register(); err != nil {
 				if errors.Is(err, kerr.InconsistentClusterID) {
 					n.logger.Error("the metadata quorum refused this broker", "err", err)
@@ -275,7 +288,7 @@ func (n *Node) isrLoop() {
 		if n.brokerEpoch.Load() < 0 {
 			continue
 		}
-		img := n.Image()
+		img := n.committed()
 		req := kmsg.NewPtrAlterPartitionRequest()
 		req.SetVersion(1)
 		req.BrokerID, req.BrokerEpoch = n.id, n.brokerEpoch.Load()

@@ -134,8 +134,12 @@ type Node struct {
 	bootstrap   func(img *controller.Image) []controller.Record
 	fatal       chan error // a refusal this node cannot get past (buffered, 1)
 
-	ctlMu  sync.Mutex // serializes the quorum leader's decisions
-	leases *leases
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{} // closed and replaced when the quorum leader changes
+
+	ctlMu        sync.Mutex // serializes the quorum leader's decisions
+	caughtUpTerm uint64     // the Raft term whose leader has applied the log before it (ctlMu)
+	leases       *leases
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,7 +162,7 @@ func Start(o Options) (*Node, error) {
 		host: o.AdvertisedHost, port: o.AdvertisedPort,
 		incarnation: randomHex(16),
 		clusterID:   o.ClusterID, bootstrap: o.Bootstrap,
-		fatal: make(chan error, 1),
+		fatal: make(chan error, 1), leaderChanged: make(chan struct{}),
 	}
 	n.brokerEpoch.Store(-1)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -181,7 +185,8 @@ func Start(o Options) (*Node, error) {
 	})
 	n.fsm = newFSM(n.logger)
 	n.apply = newApplier(n)
-	n.fsm.applied = n.apply.apply
+	n.fsm.applied = func(*controller.Image) { n.apply.kick() }
+	go n.apply.run()
 	n.leases = newLeases()
 	o.Broker.SetController(n)
 	if err := n.startRaft(o); err != nil {
@@ -259,7 +264,7 @@ func (n *Node) startRaft(o Options) error {
 		// soon as its (short) heartbeat timeout passes.
 		_, t := raft.NewInmemTransport(raft.ServerAddress("inmem-" + strconv.Itoa(int(n.id))))
 		trans = inmemTransport{t}
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 5*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond
 	} else {
 		adv, err := net.ResolveTCPAddr("tcp", n.raftAddr)
 		if err != nil {
@@ -286,6 +291,28 @@ func (n *Node) startRaft(o Options) error {
 		return fmt.Errorf("cluster: raft: %w", err)
 	}
 	n.raft = r
+	// Leader changes wake whoever waits for a quorum leader (registration
+	// at start), instead of their next retry.
+	obs := make(chan raft.Observation, 4)
+	r.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			select {
+			case <-obs:
+				n.leaderMu.Lock()
+				close(n.leaderChanged)
+				n.leaderChanged = make(chan struct{})
+				n.leaderMu.Unlock()
+			case <-n.ctx.Done():
+				return
+			}
+		}
+	}()
 	if _, voter := o.Voters[n.id]; voter && !has {
 		var servers []raft.Server
 		for _, vid := range slices.Sorted(maps.Keys(o.Voters)) {
@@ -393,9 +420,17 @@ func (n *Node) ControllerKafkaListener() net.Listener {
 	return chanListener{n.mux, n.mux.kafka}
 }
 
+// leaderChange returns a channel closed at the next change of the quorum
+// leader.
+func (n *Node) leaderChange() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderChanged
+}
+
 // ClusterID is the cluster's id as the metadata log names it ("" until the
 // first quorum leader has).
-func (n *Node) ClusterID() string { return n.Image().ClusterID }
+func (n *Node) ClusterID() string { return n.committed().ClusterID }
 
 // WaitReady returns once this broker serves: its registration of this
 // process is in the metadata it has applied, unfenced, so everything
@@ -404,7 +439,7 @@ func (n *Node) ClusterID() string { return n.Image().ClusterID }
 // id, say), or when ctx ends.
 func (n *Node) WaitReady(ctx context.Context) error {
 	for {
-		ch := n.fsm.Changed()
+		ch := n.apply.appliedChange()
 		if img := n.Image(); n.registered(img) && img.ClusterID != "" {
 			return nil
 		}
@@ -427,8 +462,14 @@ func (n *Node) fail(err error) {
 	}
 }
 
-// Image is the metadata as this broker last applied it.
-func (n *Node) Image() *controller.Image { return n.fsm.image.Load() }
+// Image is the metadata as this broker has applied it: its partitions are
+// open and in the roles it gives them. Clients' answers come from it.
+func (n *Node) Image() *controller.Image { return n.apply.applied.Load() }
+
+// committed is the newest metadata committed to the log and published by
+// the FSM, which the applier may not have caught up with yet: the quorum
+// leader decides on it.
+func (n *Node) committed() *controller.Image { return n.fsm.image.Load() }
 
 // ID is this node's id.
 func (n *Node) ID() int32 { return n.id }
@@ -451,7 +492,7 @@ func (n *Node) resolveBroker(id int32) (string, bool) {
 	if id == n.id {
 		return net.JoinHostPort(n.host, strconv.Itoa(int(n.port))), true
 	}
-	b, ok := n.Image().Brokers[id]
+	b, ok := n.committed().Brokers[id]
 	if !ok {
 		return "", false
 	}
@@ -461,7 +502,7 @@ func (n *Node) resolveBroker(id int32) (string, bool) {
 // waitImage waits until cond holds for the applied image, or ctx ends.
 func (n *Node) waitImage(ctx context.Context, cond func(*controller.Image) bool) error {
 	for {
-		ch := n.fsm.Changed()
+		ch := n.apply.appliedChange()
 		if cond(n.Image()) {
 			return nil
 		}

@@ -81,6 +81,7 @@ type Image struct {
 	// broker id in decimal that broker's own.
 	BrokerConfigs map[string]map[string]string `json:"brokerConfigs,omitempty"`
 	byID          map[[16]byte]string          // derived
+	owned         map[string]bool              // topics already copied by the Apply under way
 }
 
 // NewImage is the empty image.

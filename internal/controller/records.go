@@ -76,22 +76,30 @@ func DecodeEntry(data []byte) ([]Record, error) {
 func (img *Image) Apply(offset uint64, recs []Record) (next *Image, skipped []error) {
 	next = img.clone()
 	next.Offset = offset
+	next.owned = map[string]bool{}
 	for _, r := range recs {
 		if err := next.apply(offset, r); err != nil {
 			skipped = append(skipped, fmt.Errorf("%s: %w", r.Type, err))
 		}
 	}
+	next.owned = nil
 	return next, skipped
 }
 
-// topicForWrite returns a private copy of a topic of next for changes.
+// topicForWrite returns a private copy of a topic of next for changes,
+// copied once per Apply (an entry changing every partition of a topic must
+// not copy the topic once per partition).
 func (img *Image) topicForWrite(name string) (*Topic, error) {
 	t, ok := img.Topics[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown topic %q", name)
 	}
+	if img.owned[name] {
+		return t, nil
+	}
 	t = t.clone()
 	img.Topics[name] = t
+	img.owned[name] = true
 	return t, nil
 }
 
@@ -127,6 +135,7 @@ func (img *Image) apply(offset uint64, r Record) error {
 		t := r.Topic.clone()
 		img.Topics[t.Name] = t
 		img.byID[t.ID] = t.Name
+		img.owned[t.Name] = true
 	case RecDeleteTopic:
 		t, ok := img.Topics[r.TopicName]
 		if !ok {

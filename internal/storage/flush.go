@@ -280,6 +280,11 @@ func (f *flushState) saveLocked(l *Log) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	// The epochs of the batches below the new recovery point must be in
+	// the epoch checkpoint first: recovery rebuilds only those above it.
+	if err := l.flushEpochs(); err != nil {
+		return err
+	}
 	data := []byte(checkpointVersion + "\n" + strconv.FormatInt(f.durable, 10) + "\n")
 	if err := writeFileAtomic(l.fs, l.dir, recoveryPointFile, data); err != nil {
 		return l.fail("checkpoint recovery point", err)

@@ -33,6 +33,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,6 +110,17 @@ type Log struct {
 	failed atomic.Pointer[error] // sticky ErrStorage
 	closed atomic.Bool
 	epochs epochCache
+	// epochWrite serialises writes of the epoch checkpoint (lock order:
+	// Log.mu, then flushState.mu, then epochWrite). epochsDirty: the
+	// cache has entries the checkpoint lacks; see markEpochsDirty.
+	epochWrite  sync.Mutex
+	epochsDirty atomic.Bool
+
+	// cleanMarker: the clean-shutdown marker from the last Close is still
+	// on disk (Log.mu). It must go, durably, before anything is written:
+	// a crash after a write would otherwise find the log "clean" and trust
+	// a torn tail.
+	cleanMarker bool
 
 	flush   flushState // group commit and the recovery point; see flush.go
 	cleaner cleanState // compaction; see clean.go
@@ -240,8 +253,27 @@ func (l *Log) appendAssigned(batches []byte) (SyncPoint, error) {
 	return l.flushDueLocked(), nil
 }
 
+// dropCleanMarkerLocked removes the clean-shutdown marker, durably, before
+// the first write to the log after a clean start.
+func (l *Log) dropCleanMarkerLocked() error {
+	if !l.cleanMarker {
+		return nil
+	}
+	if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return l.failLocked("remove the clean-shutdown marker", err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failLocked("remove the clean-shutdown marker", err)
+	}
+	l.cleanMarker = false
+	return nil
+}
+
 // appendLocked writes one batch with its base offset set to the LEO.
 func (l *Log) appendLocked(batch []byte, h *record.Header) error {
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	if len(l.graveyard) > 0 {
 		l.sweepLocked(false)
 	}
@@ -263,9 +295,7 @@ func (l *Log) appendLocked(batch []byte, h *record.Header) error {
 	if e := h.PartitionLeaderEpoch; e >= 0 {
 		if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
 			l.epochs.assign(e, h.BaseOffset)
-			if err := l.persistEpochsLocked(); err != nil {
-				return err
-			}
+			l.markEpochsDirty()
 		}
 	}
 	return nil

@@ -149,6 +149,15 @@ func (l *Log) recover() error {
 		segs = append(segs, s)
 		changed = true // a new log: its first segment must not vanish in a crash
 	}
+	// The epoch checkpoint covers the batches below the recovery point;
+	// the rescan below adds the epochs of the batches above it.
+	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
+		return err
+	} else if ok {
+		if err := l.epochs.decode(data); err != nil {
+			log.Warn("storage: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
+		}
+	}
 	// After a crash, every segment that ends above the recovery point may
 	// hold data that never reached the disk: rescan those. (Without a
 	// checkpoint, all of them.)
@@ -231,25 +240,16 @@ func (l *Log) recover() error {
 		segs = l.segments()
 	}
 
-	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
-		return err
-	} else if ok {
-		if err := l.epochs.decode(data); err != nil {
-			log.Warn("storage: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
-		}
-	}
 	cutEnd := l.epochs.truncateFromEnd(l.leo.Load())
 	if cutStart := l.epochs.truncateFromStart(l.start.Load()); cutEnd || cutStart {
-		if err := l.persistEpochsLocked(); err != nil {
-			return err
-		}
+		// Written with the next recovery point (or at Close): a crash
+		// before that finds the same stale entries and cuts them again.
+		l.markEpochsDirty()
 	}
-	if clean {
-		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil {
-			return err
-		}
-		changed = true
-	}
+	// The clean-shutdown marker stays until the first write to the log
+	// (dropCleanMarkerLocked): a log that is only read, or untouched,
+	// stays clean, and start-up costs no directory fsync per partition.
+	l.cleanMarker = clean
 	if changed {
 		return l.fs.SyncDir(l.dir)
 	}
@@ -449,6 +449,12 @@ func (l *Log) recoverSegment(s *segment) error {
 			break
 		}
 		s.indexBatch(&h, pos, interval)
+		if e := h.PartitionLeaderEpoch; e >= 0 && !h.Control() {
+			if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
+				l.epochs.assign(e, h.BaseOffset)
+				l.markEpochsDirty()
+			}
+		}
 		pos += h.Size()
 	}
 	if pos < size {
@@ -494,6 +500,8 @@ func (l *Log) close(marker bool) error {
 		} else if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
 		} else if err := l.checkpointRecoveryPoint(); err != nil {
+			errs = append(errs, err)
+		} else if err := l.flushEpochs(); err != nil {
 			errs = append(errs, err)
 		} else if err := writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil); err != nil {
 			errs = append(errs, err)

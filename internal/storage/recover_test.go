@@ -237,8 +237,10 @@ func TestStorageCleanShutdownMarker(t *testing.T) {
 		data[len(data)-2] ^= 1
 		os.WriteFile(path, data, 0o644)
 		l = mustOpen(t, OS, dir, o)
-		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("marker left after Open: %v", err)
+		// The marker stays until the first write (an append, a
+		// truncation), which removes it durably first.
+		if _, err := os.Stat(marker); clean != (err == nil) {
+			t.Fatalf("clean %v: marker after Open: %v", clean, err)
 		}
 		wantLEO := int64(30)
 		if !clean {
@@ -269,6 +271,21 @@ func TestStorageCleanShutdownMarker(t *testing.T) {
 		if l.EndOffset() != wantLEO-3 {
 			t.Fatalf("clean %v, torn after a clean close: LEO %d, want %d", clean, l.EndOffset(), wantLEO-3)
 		}
+		// The first append removes the marker before writing: a crash
+		// after it is recovered as one (the CRC flip below is caught).
+		appendBatches(t, l, 1, 3, 150, seqTs)
+		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("clean %v: marker left after an append: %v", clean, err)
+		}
+		crash(l)
+		data = readFileT(t, path)
+		data[len(data)-2] ^= 1
+		os.WriteFile(path, data, 0o644)
+		l = mustOpen(t, OS, dir, o)
+		if l.EndOffset() != wantLEO-3 {
+			t.Fatalf("clean %v, crash after the first append: LEO %d, want %d (the corrupt batch dropped)", clean, l.EndOffset(), wantLEO-3)
+		}
+		l.Close()
 	}
 }
 
@@ -311,7 +328,6 @@ func TestStorageStickyWriteError(t *testing.T) {
 		{"log write", storagetest.OpWrite, "*.log", nil, -1},
 		{"index write", storagetest.OpWrite, "*.index", func(o *Options) { o.IndexIntervalBytes = 1 }, -1},
 		{"fsync", storagetest.OpSync, "*.log", func(o *Options) { o.FlushMessages = 1 }, -1},
-		{"epoch checkpoint", storagetest.OpRename, epochCheckpointFile, nil, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -467,5 +483,79 @@ func TestStorageEmptyLog(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
+	}
+}
+
+// A new leader epoch is written to the epoch checkpoint lazily (before the
+// recovery point moves above it, and at Close), not at every new epoch: a
+// crash before that rebuilds the epochs from the rescanned batches. A
+// failing checkpoint write fails the log at Close (no clean-shutdown
+// marker), and the next Open rebuilds the epochs again.
+func TestStorageEpochCheckpointLazy(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	ffs := storagetest.NewFaultFS(OS)
+	l, err := Open(ffs, dir, testOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBatches(t, l, 3, 2, 50, seqTs)
+	if err := l.AssignEpoch(3, l.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(makeBatch(t, 2, 5, 3, 50)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := readFile(OS, dir, epochCheckpointFile); ok {
+		t.Fatal("epoch checkpoint written at the new epoch")
+	}
+	// A crash now (no Close): the rescan finds epoch 3 in the batches.
+	l2, err := Open(OS, dir, testOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := l2.LatestEpoch(); !ok || e != 3 {
+		t.Fatalf("after a crash: latest epoch %d %v, want 3", e, ok)
+	}
+	if got, end := l2.EndOffsetForEpoch(2); got != -1 && end > 6 {
+		t.Fatalf("epoch before 3 answered %d %d", got, end)
+	}
+	if err := l2.AssignEpoch(4, l2.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	l.closed.Store(true) // the first instance "crashed": never closed
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, ok, err := readFile(OS, dir, epochCheckpointFile)
+	if err != nil || !ok || !strings.Contains(string(data), "\n4 ") {
+		t.Fatalf("epoch checkpoint at Close: %q %v %v", data, ok, err)
+	}
+
+	// A failing write of the checkpoint fails the log at Close.
+	l3, err := Open(ffs, dir, testOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l3.AssignEpoch(5, l3.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l3.Append(makeBatch(t, 1, 5, 5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	ffs.InjectError(storagetest.OpRename, epochCheckpointFile, 1, nil)
+	if err := l3.Close(); !errors.Is(err, ErrStorage) || !errors.Is(err, storagetest.ErrInjected) {
+		t.Fatalf("close with a failing epoch checkpoint: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); err == nil {
+		t.Fatal("clean-shutdown marker after a failure")
+	}
+	l4, err := Open(OS, dir, testOpts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l4.Close()
+	if e, _ := l4.LatestEpoch(); e != 5 {
+		t.Fatalf("epochs after the failed close: latest %d, want 5", e)
 	}
 }

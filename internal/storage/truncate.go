@@ -66,6 +66,9 @@ func (l *Log) TruncateTo(off int64) error {
 	if off >= l.leo.Load() {
 		return nil
 	}
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	segs := l.segments()
 	k := 0 // segs[:k] have base < off
 	for k < len(segs) && segs[k].base < off {
@@ -140,6 +143,9 @@ func (l *Log) TruncateTo(off int64) error {
 // becomes the start offset and LEO. Outside Open, the caller has lowered the
 // recovery point to off first (Open persists it once recovery is done).
 func (l *Log) truncateFullyLocked(off int64) error {
+	if err := l.dropCleanMarkerLocked(); err != nil {
+		return err
+	}
 	segs := l.segments()
 	for _, s := range segs { // free the names: one of them may be off's
 		if err := renameDeleted(l.fs, l.dir, s.base); err != nil {
@@ -279,14 +285,48 @@ func (l *Log) AssignEpoch(epoch int32, startOffset int64) error {
 		return fmt.Errorf("%w: epoch %d at offset %d", ErrBadBatch, epoch, startOffset)
 	}
 	if l.epochs.assign(epoch, startOffset) {
-		return l.persistEpochsLocked()
+		l.markEpochsDirty()
 	}
 	return nil
 }
 
+// The leader-epoch checkpoint. A new epoch (AssignEpoch, or the first
+// batch of a newer epoch appended) only marks the cache dirty; the
+// checkpoint is written, and fsynced, before the recovery point is next
+// persisted above it (saveLocked), and at Close. That is enough: a crash
+// rescans every segment above the persisted recovery point, and the rescan
+// rebuilds the cache from the batches' leader epochs (recoverSegment), so
+// an epoch the checkpoint lacks is one whose batches are all rescanned (or
+// one with no batch, which the next leadership replaces). Kafka's
+// LogLoader rebuilds the cache from recovered segments the same way. A
+// truncation, which removes entries, persists at once.
+func (l *Log) markEpochsDirty() { l.epochsDirty.Store(true) }
+
+// persistEpochsLocked writes the epoch checkpoint now (Log.mu held).
 func (l *Log) persistEpochsLocked() error {
-	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.epochs.encode()); err != nil {
+	l.epochsDirty.Store(false)
+	if err := l.writeEpochs(); err != nil {
+		l.epochsDirty.Store(true)
 		return l.failLocked("checkpoint leader epochs", err)
 	}
 	return nil
+}
+
+// flushEpochs writes the epoch checkpoint if the cache changed since it was
+// last written. It needs no Log.mu.
+func (l *Log) flushEpochs() error {
+	if !l.epochsDirty.Swap(false) {
+		return nil
+	}
+	if err := l.writeEpochs(); err != nil {
+		l.epochsDirty.Store(true)
+		return l.fail("checkpoint leader epochs", err)
+	}
+	return nil
+}
+
+func (l *Log) writeEpochs() error {
+	l.epochWrite.Lock()
+	defer l.epochWrite.Unlock()
+	return writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.epochs.encode())
 }
