@@ -217,7 +217,10 @@ func TestRecordValidateBomb(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "decompress to more than") {
 			t.Errorf("%s: %d-byte batch of %d MiB of records: got %v", codec, len(b), len(recs)>>20, err)
 		}
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		// Far below the bomb's 66 MiB; the slack covers a decoder the
+		// pool dropped (sync.Pool drops at random under -race) and
+		// allocated again, such as lz4's 4 MiB block buffer.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 12<<20 {
 			t.Errorf("%s: validating the bomb allocated %d bytes", codec, alloc)
 		}
 		if codec == CodecZstd {
