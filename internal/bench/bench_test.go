@@ -8,30 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregor-dev/gregor/internal/config"
-	"github.com/gregor-dev/gregor/internal/node"
+	"github.com/gregor-dev/gregor/internal/node/nodetest"
 )
 
 // startBroker serves an in-process broker on a loopback port with a fresh
 // data directory, shut down when the test ends, and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: []string{"log.dirs=" + t.TempDir(), "listeners=127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return n.Addr()
+	return nodetest.Start(t, t.TempDir(), logger).Addr()
 }
 
 type testWriter struct{ t *testing.T }

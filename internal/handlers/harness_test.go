@@ -14,6 +14,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/handlers"
 	"github.com/gregor-dev/gregor/internal/node"
+	"github.com/gregor-dev/gregor/internal/node/nodetest"
 )
 
 // testBroker is an in-process node (a one-voter metadata quorum) served on
@@ -36,24 +37,9 @@ func startBroker(t testing.TB, sets ...string) *testBroker {
 
 func startBrokerIn(t testing.TB, dir string, sets ...string) *testBroker {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0"}, sets...)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.WaitReady(ctx); err != nil {
-		n.Stop()
-		t.Fatal(err)
-	}
-	tb := &testBroker{addr: n.Addr(), n: n, b: n.Broker(), h: n.Handlers(), cfg: cfg, dir: dir}
-	t.Cleanup(tb.stop)
-	return tb
+	n := nodetest.Start(t, dir, logger, sets...)
+	return &testBroker{addr: n.Addr(), n: n, b: n.Broker(), h: n.Handlers(), cfg: n.Broker().Config(), dir: dir}
 }
 
 func (tb *testBroker) stop() {

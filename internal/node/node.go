@@ -20,6 +20,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gregor-dev/gregor/internal/broker"
@@ -64,6 +65,9 @@ type Node struct {
 	ctlSrv  *server.Server
 	addr    string // advertised host:port
 	serveCh chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start brings a node up: it returns once the node serves requests (the
@@ -257,6 +261,11 @@ const controlledShutdownTimeout = 15 * time.Second
 // requests are still answered), then in-flight requests finished, the
 // group coordinator and the metadata quorum left, logs flushed and closed.
 func (n *Node) Stop() error {
+	n.stopOnce.Do(func() { n.stopErr = n.stop() })
+	return n.stopErr
+}
+
+func (n *Node) stop() error {
 	cctx, ccancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
 	if err := n.cl.Close(cctx); err != nil {
 		n.logger.Warn("leaving the metadata quorum", "err", err)
@@ -283,6 +292,10 @@ func (n *Node) Stop() error {
 // controlled shutdown and no quorum leadership hand-over, connections cut
 // at once. (Logs are still closed; SIGKILL tests use real processes.)
 func (n *Node) Abort() {
+	n.stopOnce.Do(n.abort)
+}
+
+func (n *Node) abort() {
 	n.cl.Abort()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
