@@ -26,6 +26,7 @@ type serveFlags struct {
 	logLevel   string
 	ctlListen  string
 	voters     string
+	metrics    string
 }
 
 func serveCmd() *cobra.Command {
@@ -52,6 +53,7 @@ then the dedicated flags below.`,
 	fl.Int32Var(&f.nodeID, "node-id", 0, "node id (node.id; default 1)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.ctlListen, "controller-listen", "", "metadata quorum (Raft) listen address HOST:PORT (a CONTROLLER:// entry in listeners)")
+	fl.StringVar(&f.metrics, "metrics-listen", "", "HTTP listener for /metrics, /healthz and /readyz HOST:PORT (metrics.listen; default :9644; empty turns it off)")
 	fl.StringVar(&f.voters, "voters", "", "metadata quorum voters id@HOST:PORT,... (controller.quorum.voters); without it the broker runs alone")
 	return cmd
 }
@@ -82,6 +84,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if fl.Changed("node-id") {
 		sets = append(sets, "node.id="+strconv.Itoa(int(f.nodeID)))
+	}
+	if fl.Changed("metrics-listen") {
+		sets = append(sets, "metrics.listen="+f.metrics)
 	}
 	if fl.Changed("voters") {
 		sets = append(sets, "controller.quorum.voters="+f.voters)
@@ -117,8 +122,12 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			n.Stop()
 			return err
 		}
+		metricsAddr := "off"
+		if a := n.MetricsAddr(); a != nil {
+			metricsAddr = a.String()
+		}
 		logger.Info("broker ready", "addr", n.ListenAddr().String(), "advertised", n.Addr(),
-			"node.id", cfg.NodeID(), "cluster.id", n.ClusterID(), "data.dir", cfg.DataDir())
+			"node.id", cfg.NodeID(), "cluster.id", n.ClusterID(), "data.dir", cfg.DataDir(), "metrics", metricsAddr)
 		select {
 		case s := <-sigs:
 			logger.Info("shutting down", "signal", s.String())

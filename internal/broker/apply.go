@@ -184,7 +184,7 @@ func (b *Broker) openPartition(t *Topic, i int32, configs map[string]string) (*p
 	}
 	return partition.Open(t.Name, i, partition.Options{
 		FS: b.fs, Dir: dir, Storage: storageOptions(config.NewTopic(b.cfg, configs)),
-		Now: b.now, Logger: b.logger, NodeID: b.cfg.NodeID(),
+		Now: b.now, Logger: b.logger, NodeID: b.cfg.NodeID(), OnFlush: b.onFlush,
 	})
 }
 

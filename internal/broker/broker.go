@@ -95,6 +95,8 @@ type Options struct {
 	FS     storage.FS // nil: the OS
 	Now    func() time.Time
 	Logger *slog.Logger
+	// OnFlush is told the duration of every partition log fsync.
+	OnFlush func(time.Duration)
 }
 
 // Broker is the state of one broker. Safe for concurrent use.
@@ -104,6 +106,7 @@ type Broker struct {
 	dataDir string
 	now     func() time.Time
 	logger  *slog.Logger
+	onFlush func(time.Duration)
 
 	mu                sync.RWMutex
 	topics            map[string]*Topic
@@ -133,7 +136,7 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 		o.Logger = slog.Default()
 	}
 	b := &Broker{
-		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger,
+		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger, onFlush: o.OnFlush,
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}

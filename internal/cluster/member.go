@@ -294,6 +294,7 @@ func (n *Node) isrLoop() {
 		req.BrokerID, req.BrokerEpoch = n.id, n.brokerEpoch.Load()
 		now := n.now()
 		count := 0
+		oldISR := map[tpKey]int{}
 		for _, lp := range n.apply.leading() {
 			t, ok := img.Topics[lp.topic]
 			if !ok || int(lp.index) >= len(t.Partitions) {
@@ -311,6 +312,7 @@ func (n *Node) isrLoop() {
 			rp := kmsg.NewAlterPartitionRequestTopicPartition()
 			rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = lp.index, st.LeaderEpoch, st.PartitionEpoch, isr
 			rt.Partitions = append(rt.Partitions, rp)
+			oldISR[tpKey{lp.topic, lp.index}] = len(st.ISR)
 			count++
 		}
 		if count == 0 {
@@ -328,7 +330,9 @@ func (n *Node) isrLoop() {
 			for _, rp := range rt.Partitions {
 				if rp.ErrorCode != 0 {
 					n.logger.Info("ISR change refused", "topic", rt.Topic, "partition", rp.Partition, "err", kerr.ErrorForCode(rp.ErrorCode))
+					continue
 				}
+				n.metrics.ISRChange(oldISR[tpKey{rt.Topic, rp.Partition}], len(rp.ISR))
 			}
 		}
 	}

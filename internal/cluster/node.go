@@ -44,6 +44,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/controller"
+	"github.com/gregor-dev/gregor/internal/metrics"
 	"github.com/gregor-dev/gregor/internal/replication"
 	"github.com/gregor-dev/gregor/internal/wire"
 )
@@ -103,6 +104,7 @@ type Options struct {
 	Bootstrap func(img *controller.Image) []controller.Record
 	Logger    *slog.Logger
 	Now       func() time.Time
+	Metrics   *metrics.Metrics // nil: none
 }
 
 // Node is this broker's membership in the cluster.
@@ -131,6 +133,7 @@ type Node struct {
 	brokerEpoch atomic.Int64 // from our registration; -1 before
 	shutdown    atomic.Bool  // controlled shutdown under way
 	clusterID   string       // Options.ClusterID
+	metrics     *metrics.Metrics
 	bootstrap   func(img *controller.Image) []controller.Record
 	fatal       chan error // a refusal this node cannot get past (buffered, 1)
 
@@ -161,7 +164,7 @@ func Start(o Options) (*Node, error) {
 		id: id, cfg: o.Config, b: o.Broker, logger: o.Logger.With("component", "cluster"), now: o.Now,
 		host: o.AdvertisedHost, port: o.AdvertisedPort,
 		incarnation: randomHex(16),
-		clusterID:   o.ClusterID, bootstrap: o.Bootstrap,
+		clusterID:   o.ClusterID, bootstrap: o.Bootstrap, metrics: o.Metrics,
 		fatal: make(chan error, 1), leaderChanged: make(chan struct{}),
 	}
 	n.brokerEpoch.Store(-1)

@@ -105,6 +105,7 @@ func (r *rig) config(rn *rigNode) *config.Broker {
 		"log.dirs=" + rn.dir,
 		"controller.quorum.voters=" + r.voters,
 		fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", rn.addr, rn.ctlAddr),
+		"metrics.listen=",
 	}, r.sets...)
 	cfg, err := config.Load(config.LoadOptions{Sets: sets})
 	if err != nil {

@@ -136,6 +136,7 @@ var badValues = map[string][2]string{
 	"transactional.id.expiration.ms":            {"0", ">= 1"},
 	"transaction.max.timeout.ms":                {"0", ">= 1"},
 	"producer.id.expiration.ms":                 {"0", ">= 1"},
+	"metrics.listen":                            {"9644", "host:port"},
 	"producer.id.expiration.check.interval.ms":  {"0", ">= 1"},
 	"max.incremental.fetch.session.cache.slots": {"-1", ">= 0"},
 	"controller.quorum.voters":                  {"1@localhost", "id@host:port"},

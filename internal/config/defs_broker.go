@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 )
@@ -122,6 +123,8 @@ var brokerTable = []brokerKey{
 	{"num.recovery.threads.per.data.dir", TypeInt, d("1"), dyn, atLeast(1), "Threads per log directory that recover logs at start-up and flush them at shutdown."},
 	{"request.timeout.ms", TypeInt, d("30000"), ro, atLeast(0), "How long the broker waits for answers to its own requests to other nodes."},
 	{"cluster.id", TypeString, null, ro, nil, "Cluster identifier; when unset the broker generates one and persists it."},
+	// Gregor's own keys (not Kafka's).
+	{"metrics.listen", TypeString, d(":9644"), ro, metricsListenRule, "HTTP listener for Prometheus /metrics, /healthz and /readyz, host:port; empty turns it off."},
 }
 
 // brokerAliases are second names for a key. Setting either name sets the
@@ -256,4 +259,17 @@ func brokerDoc(name string) string {
 		}
 	}
 	return brokerTable[brokerIndex[name]].doc
+}
+
+var metricsListenRule = custom{
+	desc: "host:port, or empty for none",
+	fn: func(v value) string {
+		if v.s == "" {
+			return ""
+		}
+		if _, _, err := net.SplitHostPort(v.s); err != nil {
+			return "must be host:port"
+		}
+		return ""
+	},
 }

@@ -143,3 +143,28 @@ func (s *shard) deleteGroupLocked(groupID string) (w write, n int, err error) {
 	}
 	return w, len(tps), nil
 }
+
+// CommittedOffset is one group's committed offset of one partition.
+type CommittedOffset struct {
+	Group string
+	TopicPartition
+	Offset int64
+}
+
+// AllCommitted lists the committed offsets of every group this broker
+// coordinates (for lag metrics). Shards still loading are left out.
+func (c *Coordinator) AllCommitted() []CommittedOffset {
+	var out []CommittedOffset
+	for _, s := range c.activeShards() {
+		if s.lock() != nil {
+			continue
+		}
+		for _, g := range s.groups {
+			for tp, e := range g.offsets {
+				out = append(out, CommittedOffset{Group: g.id, TopicPartition: TopicPartition{tp.topic, tp.partition}, Offset: e.offset})
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}

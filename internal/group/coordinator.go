@@ -64,6 +64,8 @@ type Options struct {
 	// partitions are elected and resigned by the cluster as their
 	// leadership moves (Elect, Resign).
 	SelfElect bool
+	// OnRebalance is called when a group starts a rebalance (metrics).
+	OnRebalance func()
 }
 
 // Coordinator is the group coordinator of one broker. Safe for concurrent
@@ -128,8 +130,8 @@ func New(cfg Config, store Store, o Options) *Coordinator {
 // NewForBroker returns a coordinator for b's own __consumer_offsets, with
 // b's configuration, that stops when b closes; deleting a topic drops its
 // committed offsets.
-func NewForBroker(b *broker.Broker, logger *slog.Logger) *Coordinator {
-	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping()})
+func NewForBroker(b *broker.Broker, logger *slog.Logger, onRebalance func()) *Coordinator {
+	c := New(ConfigFrom(b.Config()), BrokerStore{B: b}, Options{Logger: logger, Stopping: b.Stopping(), OnRebalance: onRebalance})
 	b.OnTopicDeleted(c.TopicDeleted)
 	return c
 }

@@ -353,6 +353,9 @@ func (s *shard) maybePrepareRebalanceLocked(g *group, now time.Time, reason stri
 // delay for more members, others up to the largest rebalance timeout for
 // every member to rejoin.
 func (s *shard) prepareRebalanceLocked(g *group, now time.Time, reason string) {
+	if f := s.c.opts.OnRebalance; f != nil {
+		f()
+	}
 	if g.state == stateCompletingRebalance {
 		s.resetAssignmentLocked(g, ErrRebalanceInProgress, now)
 	}

@@ -84,12 +84,13 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 				if err == nil {
 					sp.BaseOffset, sp.LogAppendTime = ack.Result.BaseOffset, ack.Result.LogAppendTime
 					if ack.Pending() {
-						pending = append(pending, pendingAck{ack: ack, topic: i, partition: j})
+						pending = append(pending, pendingAck{ack: ack, topic: i, partition: j, name: t.Name})
 					}
 				}
 			}
 			if err != nil {
 				h.setProduceError(req.Version, &sp, err)
+				h.metrics.Topic(topicName(t, rt.Topic)).FailedProduce.Inc()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -103,6 +104,7 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 				sp := &resp.Topics[c.topic].Partitions[c.partition]
 				sp.BaseOffset, sp.LogAppendTime = -1, -1
 				h.setProduceError(req.Version, sp, err)
+				h.metrics.Topic(c.name).FailedProduce.Inc()
 			}
 		}
 		cancel()
@@ -132,6 +134,16 @@ func (h *Handlers) setProduceError(version int16, sp *kmsg.ProduceResponseTopicP
 type pendingAck struct {
 	ack              partition.Ack
 	topic, partition int
+	name             string
+}
+
+// topicName is a produce's topic name for metrics: the topic looked up, else
+// the name the request gave (empty for an unknown v13 topic id).
+func topicName(t *broker.Topic, requested string) string {
+	if t != nil {
+		return t.Name
+	}
+	return requested
 }
 
 // waitAcks waits for every pending acknowledgement, all under the
@@ -168,5 +180,12 @@ func (h *Handlers) produceOne(t *broker.Topic, rp *kmsg.ProduceRequestTopicParti
 	if err != nil {
 		return partition.Ack{}, err
 	}
-	return p.Produce(rp.Records, &hdr, acks, t.AppendConfig())
+	n, size := hdr.NumRecords, len(rp.Records)
+	ack, err := p.Produce(rp.Records, &hdr, acks, t.AppendConfig())
+	if err == nil {
+		m := h.metrics.Topic(t.Name)
+		m.MessagesIn.Add(float64(n))
+		m.BytesIn.Add(float64(size))
+	}
+	return ack, err
 }

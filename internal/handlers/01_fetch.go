@@ -39,6 +39,26 @@ import (
 // fetch purgatory size).
 func (h *Handlers) ParkedFetches() int64 { return h.parkedFetches.Load() }
 
+// countFetch counts the bytes a fetch answer sends and its failed
+// partitions, by topic.
+func (h *Handlers) countFetch(resp *fetchResponse) {
+	if h.metrics == nil {
+		return
+	}
+	for ti := range resp.Topics {
+		var out int64
+		for pi, p := range resp.Topics[ti].Partitions {
+			out += resp.records[ti][pi].Len()
+			if p.ErrorCode != 0 {
+				h.metrics.Topic(resp.topicNames[ti]).FailedFetch.Inc()
+			}
+		}
+		if out > 0 {
+			h.metrics.Topic(resp.topicNames[ti]).BytesOut.Add(float64(out))
+		}
+	}
+}
+
 // maxFetchWait bounds a long poll whatever the client asks.
 const maxFetchWait = 5 * time.Minute
 
@@ -54,6 +74,7 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 	for {
 		resp, size, failed, changed := h.fetchOnce(req)
 		if size >= int64(req.MinBytes) || failed || wait == 0 {
+			h.countFetch(resp)
 			return resp, nil
 		}
 		h.parkedFetches.Add(1)
@@ -69,6 +90,7 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 		switch i {
 		case 0, 1:
 			resp, _, _, _ = h.fetchOnce(req)
+			h.countFetch(resp)
 			return resp, nil
 		}
 	}
@@ -155,6 +177,11 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 		}
 		resp.Topics = append(resp.Topics, st)
 		resp.records = append(resp.records, records)
+		name := rt.Topic
+		if t != nil {
+			name = t.Name
+		}
+		resp.topicNames = append(resp.topicNames, name)
 	}
 	return resp, size, failed, changed
 }

@@ -21,7 +21,8 @@ import (
 // this encoder exists.
 type fetchResponse struct {
 	*kmsg.FetchResponse
-	records [][]partition.Records // [topic][partition], alongside Topics
+	records    [][]partition.Records // [topic][partition], alongside Topics
+	topicNames []string              // the topics' names (v13+ requests name them by id), for metrics
 }
 
 var _ server.Streamer = (*fetchResponse)(nil)

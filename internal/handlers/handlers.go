@@ -20,6 +20,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/group"
+	"github.com/gregor-dev/gregor/internal/metrics"
 	"github.com/gregor-dev/gregor/internal/partition"
 	"github.com/gregor-dev/gregor/internal/record"
 	"github.com/gregor-dev/gregor/internal/server"
@@ -35,6 +36,7 @@ type Handlers struct {
 	apis    map[int16]api
 	groups  *group.Coordinator
 	cluster Cluster
+	metrics *metrics.Metrics // nil: none
 
 	parkedFetches atomic.Int64 // see ParkedFetches
 }
@@ -64,6 +66,7 @@ type Config struct {
 	Groups     *group.Coordinator
 	Advertised string
 	Logger     *slog.Logger
+	Metrics    *metrics.Metrics // nil: none
 }
 
 // New returns the handlers of one broker.
@@ -82,7 +85,7 @@ func New(c Config) (*Handlers, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now}
+	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now, metrics: c.Metrics}
 	// The served versions: from the oldest that today's clients send (and
 	// that carry RecordBatch v2 where records are involved) to the newest
 	// kmsg knows. 56, 62, 63 and 67 are KRaft's broker-to-controller
@@ -143,9 +146,22 @@ func (h *Handlers) Handle(ctx context.Context, r *server.Request) (kmsg.Response
 	return a.serve(ctx, r)
 }
 
-// errCode maps an error from the broker's packages to a Kafka error code.
-// Unexpected errors are logged and answered UNKNOWN_SERVER_ERROR.
+// errCode maps an error from the broker's packages to a Kafka error code,
+// counting it. Unexpected errors are logged and answered
+// UNKNOWN_SERVER_ERROR.
 func (h *Handlers) errCode(err error) int16 {
+	code := h.errorCode(err)
+	if code != 0 && h.metrics != nil {
+		name := "UNKNOWN"
+		if ke, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+			name = ke.Message
+		}
+		h.metrics.Error(name)
+	}
+	return code
+}
+
+func (h *Handlers) errorCode(err error) int16 {
 	if err == nil {
 		return 0
 	}

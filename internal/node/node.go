@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gregor-dev/gregor/internal/broker"
@@ -29,6 +30,7 @@ import (
 	"github.com/gregor-dev/gregor/internal/controller"
 	"github.com/gregor-dev/gregor/internal/group"
 	"github.com/gregor-dev/gregor/internal/handlers"
+	"github.com/gregor-dev/gregor/internal/metrics"
 	"github.com/gregor-dev/gregor/internal/server"
 	"github.com/gregor-dev/gregor/internal/storage"
 )
@@ -46,6 +48,9 @@ type Options struct {
 	// FS is the file system of the partitions' logs; nil: the OS (and only
 	// then is the data directory locked).
 	FS storage.FS
+	// MetricsListener is the bound HTTP listener for /metrics, /healthz
+	// and /readyz; nil: listen on metrics.listen, if set.
+	MetricsListener net.Listener
 }
 
 // Node is one running broker node.
@@ -65,6 +70,9 @@ type Node struct {
 	ctlSrv  *server.Server
 	addr    string // advertised host:port
 	serveCh chan error
+	metrics *metrics.Metrics
+	http    *metrics.HTTP // nil: none
+	ready   atomic.Bool   // /readyz: registered and caught up, not stopping
 
 	stopOnce sync.Once
 	stopErr  error
@@ -159,7 +167,20 @@ func Start(o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node %d has no controller listener: set --controller-listen (a CONTROLLER:// entry in listeners)", cfg.NodeID())
 	}
 
-	if n.b, err = broker.Open(cfg, broker.Options{FS: o.FS, Logger: o.Logger}); err != nil {
+	n.metrics = metrics.New(nodeView{n})
+	mln := o.MetricsListener
+	if mln == nil {
+		if addr := cfg.String("metrics.listen"); addr != "" {
+			if mln, err = net.Listen("tcp", addr); err != nil {
+				return nil, fmt.Errorf("node: metrics listener %s (metrics.listen; empty turns it off): %w", addr, err)
+			}
+		}
+	}
+	if mln != nil {
+		n.http = metrics.ServeHTTP(mln, n.metrics, n.ready.Load)
+		cleanup = append(cleanup, func() { n.http.Close() })
+	}
+	if n.b, err = broker.Open(cfg, broker.Options{FS: o.FS, Logger: o.Logger, OnFlush: n.metrics.Flush}); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.b.Close() })
@@ -168,6 +189,7 @@ func Start(o Options) (n *Node, err error) {
 	copts := cluster.Options{
 		Config: cfg, Broker: n.b, Voters: voters, ControllerListener: ctlLn,
 		AdvertisedHost: host, AdvertisedPort: int32(port), ClusterID: clusterID, Logger: o.Logger,
+		Metrics: n.metrics,
 	}
 	if hasLegacy {
 		copts.Bootstrap = func(img *controller.Image) []controller.Record {
@@ -178,13 +200,14 @@ func Start(o Options) (n *Node, err error) {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.cl.Close(context.Background()) })
-	n.groups = group.NewForBroker(n.b, o.Logger)
+	n.groups = group.NewForBroker(n.b, o.Logger, n.metrics.Rebalance)
+	n.b.OnTopicDeleted(n.metrics.TopicDeleted)
 	if err := n.groups.Start(); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, n.groups.Close)
 	n.cl.SetGroupCoordinator(n.groups)
-	if n.h, err = handlers.New(handlers.Config{Broker: n.b, Cluster: n.cl, Groups: n.groups, Advertised: n.addr, Logger: o.Logger}); err != nil {
+	if n.h, err = handlers.New(handlers.Config{Broker: n.b, Cluster: n.cl, Groups: n.groups, Advertised: n.addr, Logger: o.Logger, Metrics: n.metrics}); err != nil {
 		return nil, err
 	}
 	scfg := server.Config{
@@ -192,6 +215,7 @@ func Start(o Options) (n *Node, err error) {
 		QueuedMaxRequestBytes: cfg.Int64("queued.max.request.bytes"),
 		IdleTimeout:           time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond,
 		Logger:                o.Logger,
+		Metrics:               n.metrics,
 	}
 	n.srv = server.New(ln, scfg, n.h)
 	go func() { n.serveCh <- n.srv.Serve() }()
@@ -221,6 +245,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 			return err
 		}
 	}
+	n.ready.Store(true)
 	if n.legacy {
 		if err := broker.RetireLegacyMetadata(n.fs, n.cfg.DataDir()); err != nil {
 			return err
@@ -247,6 +272,17 @@ func (n *Node) Cluster() *cluster.Node       { return n.cl }
 func (n *Node) Groups() *group.Coordinator   { return n.groups }
 func (n *Node) Handlers() *handlers.Handlers { return n.h }
 
+// MetricsAddr is the bound metrics listener's address, nil without one.
+func (n *Node) MetricsAddr() net.Addr {
+	if n.http == nil {
+		return nil
+	}
+	return n.http.Addr()
+}
+
+// Metrics is the node's instrumentation.
+func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
+
 // Serving is closed with the listener's error if it fails.
 func (n *Node) Serving() <-chan error { return n.serveCh }
 
@@ -266,6 +302,7 @@ func (n *Node) Stop() error {
 }
 
 func (n *Node) stop() error {
+	n.ready.Store(false)
 	cctx, ccancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
 	if err := n.cl.Close(cctx); err != nil {
 		n.logger.Warn("leaving the metadata quorum", "err", err)
@@ -283,6 +320,9 @@ func (n *Node) stop() error {
 	err := n.b.Close()
 	if err != nil {
 		n.logger.Error("closing the logs", "err", err)
+	}
+	if n.http != nil {
+		n.http.Close()
 	}
 	n.lock.release()
 	return err
@@ -305,6 +345,9 @@ func (n *Node) abort() {
 	n.srv.Shutdown(ctx)
 	n.groups.Close()
 	n.b.Close()
+	if n.http != nil {
+		n.http.Close()
+	}
 	n.lock.release()
 }
 

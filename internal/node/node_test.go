@@ -27,7 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func testConfig(t *testing.T, dir string, sets ...string) *config.Broker {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0"}, sets...)})
+	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0", "metrics.listen=127.0.0.1:0"}, sets...)})
 	if err != nil {
 		t.Fatal(err)
 	}

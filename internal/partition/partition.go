@@ -115,6 +115,8 @@ type Options struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 	NodeID  int32 // this broker's id
+	// OnFlush is told the duration of each fsync of the log (metrics).
+	OnFlush func(time.Duration)
 }
 
 // Open opens (recovering if needed) the partition's log and rebuilds its
@@ -128,6 +130,7 @@ func Open(topic string, index int32, o Options) (*Partition, error) {
 	}
 	o.Storage.Now = o.Now
 	o.Storage.Logger = o.Logger
+	o.Storage.OnFlush = o.OnFlush
 	l, err := storage.Open(o.FS, o.Dir, o.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s-%d: %w", topic, index, err)

@@ -267,6 +267,17 @@ func (p *Partition) ISR() []int32 {
 	return slices.Clone(p.rs.isr)
 }
 
+// UnderReplicated reports whether this broker leads the partition with an
+// ISR smaller than its assigned replicas.
+func (p *Partition) UnderReplicated() bool {
+	if p.role.Load() != roleLeader {
+		return false
+	}
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	return len(p.rs.isr) < len(p.rs.replicas)
+}
+
 // InSyncCount is len(ISR()) without the copy (the acks=all check).
 func (p *Partition) InSyncCount() int {
 	p.rmu.Lock()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/gregor-dev/gregor/internal/metrics"
 	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// first byte arrived, is not whole that long after. 0 = none.
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
+	// Metrics, when set, counts connections and each request's API and
+	// time from its arrival to its answer.
+	Metrics *metrics.Metrics
 }
 
 // DefaultFirstRequestMaxSize is the default Config.FirstRequestMaxSize:
@@ -130,6 +134,7 @@ func (s *Server) Serve() error {
 			return nil
 		}
 		s.conns[c] = struct{}{}
+		s.cfg.Metrics.Connection(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
@@ -216,6 +221,7 @@ type connState struct {
 
 func (c *conn) serve() {
 	defer func() {
+		c.s.cfg.Metrics.Connection(-1)
 		c.nc.Close()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
@@ -283,7 +289,9 @@ func (c *conn) serveRequest(st *connState) bool {
 	}
 	st.parsed = true
 	req.Remote = c.remote
+	start := time.Now()
 	resp, err := c.handle(req)
+	defer func() { c.s.cfg.Metrics.Request(kmsg.NameForKey(req.Key), time.Since(start)) }()
 	if err != nil {
 		if errors.Is(err, ErrCloseConnection) {
 			log.Info("closing connection at the handler's request", "api", kmsg.NameForKey(req.Key), "version", req.Version, "reason", err)

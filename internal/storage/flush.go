@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // flushState is the log's durability bookkeeping, apart from Log.mu so that
@@ -202,7 +203,11 @@ func (f *flushState) roundLocked(l *Log) error {
 	gen, from, target := f.gen.Load(), f.durable, l.leo.Load()
 	segs := l.segments() // after the LEO: it holds every batch below target
 	f.mu.Unlock()
+	start := time.Now()
 	err := syncData(segs, from)
+	if l.onFlush != nil {
+		l.onFlush(time.Since(start))
+	}
 	f.mu.Lock()
 	f.syncing = false
 	f.cond.Broadcast()

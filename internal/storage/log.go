@@ -62,6 +62,9 @@ type Options struct {
 	FileDeleteDelayMs  int64            // file.delete.delay.ms: removed segments wait this long (see retireLocked); default 60000, negative: none
 	Now                func() time.Time // default time.Now
 	Logger             *slog.Logger     // default slog.Default()
+	// OnFlush, if set at Open, is told how long each fsync of the log's
+	// data took (later SetOptions calls do not change it).
+	OnFlush func(time.Duration)
 }
 
 func (o Options) withDefaults() Options {
@@ -121,6 +124,8 @@ type Log struct {
 	// a crash after a write would otherwise find the log "clean" and trust
 	// a torn tail.
 	cleanMarker bool
+
+	onFlush func(time.Duration) // Options.OnFlush at Open; nil: none
 
 	flush   flushState // group commit and the recovery point; see flush.go
 	cleaner cleanState // compaction; see clean.go

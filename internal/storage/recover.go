@@ -30,7 +30,7 @@ import (
 //   - the start offset, LEO and leader-epoch cache are restored, the epoch
 //     cache cut to [start, LEO].
 func Open(fs FS, dir string, o Options) (*Log, error) {
-	l := &Log{fs: fs, dir: dir, opts: o.withDefaults()}
+	l := &Log{fs: fs, dir: dir, opts: o.withDefaults(), onFlush: o.OnFlush}
 	l.logger = l.opts.Logger
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)

@@ -333,6 +333,7 @@ func (n *node) args() []string {
 		"--advertise", n.KafkaAddr(),
 		"--controller-listen", n.CtrlListen,
 		"--voters", strings.Join(voters, ","),
+		"--metrics-listen", "127.0.0.1:0",
 	}
 	for _, kv := range n.c.sets {
 		args = append(args, "--set", kv)

@@ -96,7 +96,7 @@ func withEnv(kvs ...string) brokerOpt {
 
 // brokerArgs builds the command line for cfg.
 func brokerArgs(cfg brokerConfig) []string {
-	args := []string{"serve", "--data-dir", cfg.dataDir, "--listen", cfg.listen}
+	args := []string{"serve", "--data-dir", cfg.dataDir, "--listen", cfg.listen, "--metrics-listen", "127.0.0.1:0"}
 	for _, kv := range cfg.sets {
 		args = append(args, "--set", kv)
 	}
@@ -123,14 +123,19 @@ type brokerProc struct {
 	t       *testing.T
 	Addr    string // the bound (and advertised) address, host:port
 	DataDir string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
+	// MetricsAddr is the /metrics listener (host:port), from the ready line.
+	MetricsAddr string
+	cmd         *exec.Cmd
+	logs        *syncBuffer
 
 	done    chan struct{} // closed once the process has been reaped
 	waitErr error         // cmd.Wait's result, valid after done is closed
 }
 
-var readyAddrRE = regexp.MustCompile(`\baddr=("?)(127\.0\.0\.1:[0-9]+)`)
+var (
+	readyAddrRE   = regexp.MustCompile(`\baddr=("?)(127\.0\.0\.1:[0-9]+)`)
+	readyMetricRE = regexp.MustCompile(`\bmetrics=(127\.0\.0\.1:[0-9]+)`)
+)
 
 // startBroker starts gregor and waits for its ready line. The process is
 // killed when the test ends if it is still running, and its log is dumped
@@ -175,6 +180,9 @@ func startBroker(t *testing.T, opts ...brokerOpt) *brokerProc {
 			line := sc.Text()
 			fmt.Fprintln(p.logs, line)
 			if !sent && strings.Contains(line, `msg="broker ready"`) {
+				if m := readyMetricRE.FindStringSubmatch(line); m != nil {
+					p.MetricsAddr = m[1]
+				}
 				if m := readyAddrRE.FindStringSubmatch(line); m != nil {
 					ready <- m[2]
 					sent = true

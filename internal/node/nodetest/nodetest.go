@@ -16,7 +16,7 @@ import (
 // the test ends (an earlier Stop is fine: Stop is idempotent).
 func Start(t testing.TB, dir string, logger *slog.Logger, sets ...string) *node.Node {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0"}, sets...)})
+	cfg, err := config.Load(config.LoadOptions{Sets: append([]string{"log.dirs=" + dir, "listeners=127.0.0.1:0", "metrics.listen="}, sets...)})
 	if err != nil {
 		t.Fatal(err)
 	}

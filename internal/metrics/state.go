@@ -1,0 +1,95 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// View is the broker state the scrape reads.
+type View interface {
+	// Partitions lists this broker's replicas.
+	Partitions() []PartitionState
+	// Controller reports the metadata view of the active controller: ok
+	// when this broker leads the metadata quorum, with the number of
+	// partitions without a leader.
+	Controller() (active bool, offlinePartitions int)
+	// GroupLags lists the lag of the groups coordinated here, for the
+	// partitions this broker can see the log end of.
+	GroupLags() []GroupLag
+}
+
+// PartitionState is one local replica as a scrape sees it.
+type PartitionState struct {
+	Topic           string
+	Partition       int32
+	Size            int64 // bytes
+	LogStartOffset  int64
+	LogEndOffset    int64
+	Leader          bool
+	UnderReplicated bool // led here, ISR smaller than the replicas
+}
+
+// GroupLag is a group's committed offset against a partition's end.
+type GroupLag struct {
+	Group     string
+	Topic     string
+	Partition int32
+	Committed int64
+	End       int64 // high watermark
+}
+
+var (
+	descSize         = prometheus.NewDesc("kafka_log_log_size", "Bytes of a partition's log on this broker.", []string{"topic", "partition"}, nil)
+	descLEO          = prometheus.NewDesc("kafka_log_log_logendoffset", "A partition's log end offset on this broker.", []string{"topic", "partition"}, nil)
+	descLSO          = prometheus.NewDesc("kafka_log_log_logstartoffset", "A partition's log start offset on this broker.", []string{"topic", "partition"}, nil)
+	descUnder        = prometheus.NewDesc("kafka_server_replicamanager_underreplicatedpartitions", "Partitions led here whose ISR is smaller than their replicas.", nil, nil)
+	descPartitions   = prometheus.NewDesc("kafka_server_replicamanager_partitioncount", "Replicas on this broker.", nil, nil)
+	descLeaders      = prometheus.NewDesc("kafka_server_replicamanager_leadercount", "Partitions led by this broker.", nil, nil)
+	descActive       = prometheus.NewDesc("kafka_controller_kafkacontroller_activecontrollercount", "1 on the broker leading the metadata quorum.", nil, nil)
+	descOffline      = prometheus.NewDesc("kafka_controller_kafkacontroller_offlinepartitionscount", "Partitions without a leader (reported by the active controller).", nil, nil)
+	descLag          = prometheus.NewDesc("kafka_consumergroup_lag", "A group's committed offset behind the partition's high watermark (kafka_exporter's name).", []string{"consumergroup", "topic", "partition"}, nil)
+	descCommitted    = prometheus.NewDesc("kafka_consumergroup_current_offset", "A group's committed offset (kafka_exporter's name).", []string{"consumergroup", "topic", "partition"}, nil)
+	descGroupLagSum  = prometheus.NewDesc("kafka_consumergroup_lag_sum", "A group's total lag over the partitions seen here.", []string{"consumergroup", "topic"}, nil)
+	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum}
+)
+
+type stateCollector struct{ v View }
+
+func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range stateDescriptors {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	var under, leaders int
+	parts := c.v.Partitions()
+	for _, p := range parts {
+		lbl := []string{p.Topic, itoa(p.Partition)}
+		ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(p.Size), lbl...)
+		ch <- prometheus.MustNewConstMetric(descLEO, prometheus.GaugeValue, float64(p.LogEndOffset), lbl...)
+		ch <- prometheus.MustNewConstMetric(descLSO, prometheus.GaugeValue, float64(p.LogStartOffset), lbl...)
+		if p.Leader {
+			leaders++
+		}
+		if p.UnderReplicated {
+			under++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descUnder, prometheus.GaugeValue, float64(under))
+	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
+	ch <- prometheus.MustNewConstMetric(descLeaders, prometheus.GaugeValue, float64(leaders))
+	active, offline := c.v.Controller()
+	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolGauge(active))
+	if active {
+		ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, float64(offline))
+	}
+	sums := map[[2]string]int64{}
+	for _, l := range c.v.GroupLags() {
+		lbl := []string{l.Group, l.Topic, itoa(l.Partition)}
+		lag := max(l.End-l.Committed, 0)
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(lag), lbl...)
+		ch <- prometheus.MustNewConstMetric(descCommitted, prometheus.GaugeValue, float64(l.Committed), lbl...)
+		sums[[2]string{l.Group, l.Topic}] += lag
+	}
+	for k, v := range sums {
+		ch <- prometheus.MustNewConstMetric(descGroupLagSum, prometheus.GaugeValue, float64(v), k[0], k[1])
+	}
+}
