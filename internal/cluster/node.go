@@ -241,7 +241,7 @@ func (n *Node) startRaft(o Options) error {
 	if n.raftAddr == "" {
 		level = hclog.Error // a one-voter quorum's election at every start is no news
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: newQuietWriter(os.Stderr, 10*time.Second, time.Now)})
+	hl := raftLogger(o.Logger, level, 10*time.Second, time.Now)
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
 	if err != nil {
 		return fmt.Errorf("cluster: raft log: %w", err)
