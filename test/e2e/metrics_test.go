@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -74,6 +75,10 @@ func TestE2EMetricsAndHealth(t *testing.T) {
 	if resp, err := adm.CommitOffsets(ctx, "metered-group", offs); err != nil || resp.Error() != nil {
 		t.Fatalf("commit: %v %v", err, resp.Error())
 	}
+	// An error answered (an invalid topic name), for the errors series.
+	if _, err := adm.Metadata(ctx, "bad topic name"); err != nil {
+		t.Logf("metadata of an invalid topic: %v", err)
+	}
 	_, text := scrape(t, b.MetricsAddr, "/metrics")
 	lbl := fmt.Sprintf(`{topic="%s"}`, topic)
 	if v := sample(t, text, "kafka_server_brokertopicmetrics_messagesin_total"+lbl); v != 40 {
@@ -106,5 +111,19 @@ func TestE2EMetricsAndHealth(t *testing.T) {
 	}
 	if !strings.Contains(text, "kafka_network_requestmetrics_totaltime_seconds_bucket") || !strings.Contains(text, "kafka_log_logflushstats_logflushtime_seconds") {
 		t.Error("latency histograms missing")
+	}
+	// Every series the Grafana dashboard queries exists.
+	dash, err := os.ReadFile("../../deploy/grafana/gregor-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\b(?:kafka|go|process)_[a-z_]+`).FindAllString(string(dash), -1)
+	if len(names) < 15 {
+		t.Fatalf("the dashboard names only %d series", len(names))
+	}
+	for _, n := range names {
+		if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(text) {
+			t.Errorf("the dashboard queries %s, which /metrics does not have", n)
+		}
 	}
 }
