@@ -3,12 +3,15 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func createTopic(t *testing.T, r *rig, name string, partitions int32, rf int16, configs map[string]*string) {
@@ -185,4 +188,57 @@ func TestClusterProducerIDsWithoutQuorum(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("producer ids without a quorum took %v", took)
 	}
+}
+
+// DescribeQuorum, sent to any broker, describes the metadata quorum from
+// its leader: the leader and its term, the commit index as high watermark,
+// every voter with the metadata offset it reported, and their controller
+// listeners.
+func TestClusterDescribeQuorum(t *testing.T) {
+	r := newRig(t, 3)
+	ctl := r.controllerNode()
+	var other *rigNode
+	for _, rn := range r.nodes {
+		if rn != ctl {
+			other = rn
+			break
+		}
+	}
+	cl := r.client(kgo.SeedBrokers(other.addr))
+	describe := func() *kmsg.DescribeQuorumResponse {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testCtx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	waitFor(t, 10*time.Second, "every voter reported", func() bool {
+		resp := describe()
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return false
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.LeaderID != ctl.id || p.HighWatermark <= 0 || len(p.CurrentVoters) != 3 {
+			return false
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < 0 || v.LastFetchTimestamp < 0 {
+				return false
+			}
+		}
+		if len(resp.Nodes) != 3 {
+			return false
+		}
+		for _, nd := range resp.Nodes {
+			if len(nd.Listeners) != 1 || net.JoinHostPort(nd.Listeners[0].Host, strconv.Itoa(int(nd.Listeners[0].Port))) != r.node(nd.NodeID).ctlAddr {
+				return false
+			}
+		}
+		return true
+	})
 }

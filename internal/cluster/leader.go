@@ -29,11 +29,33 @@ const producerIDBlock = 1000
 
 // leases tracks the brokers' last heartbeats, on the quorum leader only.
 type leases struct {
-	mu   sync.Mutex
-	last map[int32]time.Time
+	mu      sync.Mutex
+	last    map[int32]time.Time
+	applied map[int32]appliedReport
 }
 
-func newLeases() *leases { return &leases{last: map[int32]time.Time{}} }
+func newLeases() *leases {
+	return &leases{last: map[int32]time.Time{}, applied: map[int32]appliedReport{}}
+}
+
+// appliedReport is the metadata offset a broker last said it has applied
+// (BrokerHeartbeat's CurrentMetadataOffset), for DescribeQuorum.
+type appliedReport struct {
+	offset   int64
+	at       time.Time
+	caughtUp time.Time // the last report at or past the commit index of then
+}
+
+func (l *leases) report(id int32, offset int64, commit uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.applied[id]
+	r.offset, r.at = offset, now
+	if offset >= 0 && uint64(offset) >= commit {
+		r.caughtUp = now
+	}
+	l.applied[id] = r
+}
 
 func (l *leases) touch(id int32, now time.Time) {
 	l.mu.Lock()
@@ -255,6 +277,7 @@ func (n *Node) heartbeat(req *kmsg.BrokerHeartbeatRequest, resp *kmsg.BrokerHear
 		return ErrNotController
 	}
 	n.leases.touch(req.BrokerID, n.now())
+	n.leases.report(req.BrokerID, req.CurrentMetadataOffset, n.committed().Offset, n.now())
 	var err error
 	switch {
 	case req.WantShutdown && !b.ShuttingDown:

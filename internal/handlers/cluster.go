@@ -34,6 +34,9 @@ type Cluster interface {
 	ElectionCode(err error) int16
 	// ClusterID is the id the metadata log names.
 	ClusterID() string
+	// DescribeQuorum answers DescribeQuorum (forwarded to the quorum
+	// leader from other brokers).
+	DescribeQuorum(ctx context.Context, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error)
 }
 
 // clusterBrokers lists the live (registered, unfenced) brokers of the
@@ -151,4 +154,10 @@ func (h *Handlers) electLeaders(ctx context.Context, _ *server.Request, req *kms
 		}
 	}
 	return resp, nil
+}
+
+// DescribeQuorum, key 55, versions 0-2 (KIP-595; v1 KIP-836 timestamps; v2
+// KIP-853 directory ids and nodes): the metadata quorum, from its leader.
+func (h *Handlers) describeQuorum(ctx context.Context, _ *server.Request, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
+	return h.cluster.DescribeQuorum(ctx, req)
 }

@@ -117,6 +117,7 @@ func New(c Config) (*Handlers, error) {
 		42: {0, 2, typed(h.deleteGroups)},
 		44: {0, 1, typed(h.incrementalAlterConfigs)},
 		47: {0, 0, typed(h.offsetDelete)},
+		55: {0, 2, typed(h.describeQuorum)},
 		56: {0, 3, h.controllerRequest},
 		60: {0, 2, typed(h.describeCluster)},
 		62: {0, 3, h.controllerRequest},
