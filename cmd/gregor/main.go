@@ -14,7 +14,9 @@ func main() {
 		Short:         "Gregor: a Kafka-compatible distributed commit log",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("gregor {{.Version}}\n")
 	root.AddCommand(serveCmd())
 	root.AddCommand(benchCmd())
 	if err := root.Execute(); err != nil {

@@ -27,9 +27,10 @@ type layer map[string]value
 type state struct {
 	dynBroker  layer // DYNAMIC_BROKER_CONFIG
 	dynDefault layer // DYNAMIC_DEFAULT_BROKER_CONFIG
-	static     layer // STATIC_BROKER_CONFIG: file, environment, --set
+	static     layer // STATIC_BROKER_CONFIG: file, environment, --set, flags
 	eff        []value
 	src        []Source
+	net        *network // the listener and quorum keys resolved, by check
 }
 
 type sourcedLayer struct {
@@ -50,6 +51,9 @@ func (st *state) layers() [4]sourcedLayer {
 func newState() *state {
 	st := &state{dynBroker: layer{}, dynDefault: layer{}, static: layer{}}
 	st.recompute()
+	if err := st.check(); err != nil {
+		panic("config: the defaults do not pass their own checks: " + err.Error())
+	}
 	return st
 }
 
@@ -81,48 +85,67 @@ type setting struct {
 	key, value, origin string
 }
 
-// apply parses and stores a batch of settings from one source into l.
-// Within a batch, a key and its alias may not disagree.
-func apply(l layer, batch []setting) error {
+// apply parses and stores a batch of settings from one source into l, and
+// returns every setting it rejected (the others are applied). Within a
+// batch, a key and its alias may not disagree.
+func apply(l layer, batch []setting) []*Error {
+	var errs []*Error
 	seen := make(map[int]setting)
 	for _, s := range batch {
 		i, ok := brokerIndex[s.key]
 		if !ok {
-			return &Error{Key: s.key, Origin: s.origin, Err: ErrUnknownKey}
+			errs = append(errs, unknownKey(s.key, s.origin))
+			continue
 		}
 		k := &brokerTable[i]
 		v, reason := k.spec().parse(s.value)
 		if reason != "" {
-			return &Error{Key: s.key, Value: s.value, Reason: reason, Origin: s.origin, Err: ErrInvalidValue}
+			errs = append(errs, &Error{Key: s.key, Value: s.value, Reason: reason, Origin: s.origin, Err: ErrInvalidValue})
+			continue
 		}
 		if prev, ok := seen[i]; ok && prev.key != s.key {
 			if pv, _ := k.spec().parse(prev.value); pv.null != v.null || pv.s != v.s {
 				reason := fmt.Sprintf("conflicts with %s=%q", prev.key, prev.value)
-				return &Error{Key: s.key, Value: s.value, Reason: reason, Origin: s.origin, Err: ErrInvalidValue}
+				errs = append(errs, &Error{Key: s.key, Value: s.value, Reason: reason, Origin: s.origin, Err: ErrInvalidValue})
+				continue
 			}
 		}
 		seen[i] = s
+		v.origin = s.origin
 		if v.null {
 			delete(l, k.name) // an empty nullable value unsets the key
 		} else {
 			l[k.name] = v
 		}
 	}
-	return nil
+	return errs
 }
 
-// check validates rules that span several keys, on the effective values.
+// check validates rules that span several keys, on the effective values,
+// and resolves the listener and quorum keys into st.net.
 func (st *state) check() error {
+	invalid := func(i int, reason string) error {
+		v := st.eff[i]
+		return &Error{Key: brokerTable[i].name, Value: v.s, Reason: reason, Origin: v.origin, Err: ErrInvalidValue}
+	}
 	if ms, _, i := st.resolve(retentionChain); ms == 0 {
-		k := brokerTable[i].name
-		return &Error{Key: k, Value: st.eff[i].s, Reason: "retention must be -1 (unlimited) or at least 1 ms", Err: ErrInvalidValue}
+		return invalid(i, "retention must be -1 (unlimited) or at least 1 ms")
 	}
 	threads := st.eff[brokerIndex["log.cleaner.threads"]].i
 	buf := st.eff[brokerIndex["log.cleaner.dedupe.buffer.size"]]
 	if threads > 0 && buf.i/threads <= 1<<20 {
 		reason := fmt.Sprintf("must be more than 1 MiB per cleaner thread (log.cleaner.threads=%d)", threads)
-		return &Error{Key: "log.cleaner.dedupe.buffer.size", Value: buf.s, Reason: reason, Err: ErrInvalidValue}
+		return invalid(brokerIndex["log.cleaner.dedupe.buffer.size"], reason)
 	}
+	roles := brokerIndex["process.roles"]
+	if r := st.eff[roles].list; len(r) != 2 || r[0] == r[1] {
+		return invalid(roles, "Gregor runs the broker and the controller roles in one process: set process.roles=broker,controller (a broker-only or controller-only node is not supported yet)")
+	}
+	n, err := st.deriveNetwork()
+	if err != nil {
+		return err
+	}
+	st.net = n
 	return nil
 }
 
@@ -219,7 +242,7 @@ func (b *Broker) update(dryRun bool, fn func(st *state) error) error {
 // given with --set. An empty value unsets a key whose default is null.
 func (b *Broker) Set(key, value string) error {
 	return b.update(false, func(st *state) error {
-		return apply(st.static, []setting{{key: key, value: value}})
+		return joinErrors(apply(st.static, []setting{{key: key, value: value}}))
 	})
 }
 
@@ -243,19 +266,29 @@ func (b *Broker) UpdateDynamic(src Source, changes map[string]*string, validateO
 			i, ok := brokerIndex[key]
 			switch {
 			case !ok:
-				return &Error{Key: key, Err: ErrUnknownKey}
-			case !brokerTable[i].dynamic:
+				return unknownKey(key, "")
+			case !brokerTable[i].dynamic():
 				return &Error{Key: key, Err: ErrReadOnly}
+			case brokerTable[i].mode == perBroker && src == SourceDynamicDefaultBrokerConfig:
+				reason := "can be set for one broker only, not as a cluster-wide default"
+				return &Error{Key: key, Value: strOrEmpty(changes[key]), Reason: reason, Err: ErrInvalidValue}
 			case changes[key] == nil:
 				delete(l, brokerTable[i].name)
 			default:
-				if err := apply(l, []setting{{key: key, value: *changes[key]}}); err != nil {
+				if err := joinErrors(apply(l, []setting{{key: key, value: *changes[key]}})); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+}
+
+func strOrEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // index returns key's index, panicking when the key is unknown or (with
@@ -330,7 +363,7 @@ func (b *Broker) Entries() []Entry {
 		i := brokerIndex[name]
 		k := &brokerTable[i]
 		syn := st.synonyms(name, brokerSynonyms(name))
-		out = append(out, newEntry(name, k.typ, st.eff[i], syn, !k.dynamic, brokerDoc(name)))
+		out = append(out, newEntry(name, k.typ, st.eff[i], syn, !k.dynamic(), brokerDoc(name)))
 	}
 	return out
 }
@@ -354,7 +387,7 @@ func (b *Broker) ClusterDefaultEntries() []Entry {
 				syn = append(syn, s)
 			}
 		}
-		out = append(out, newEntry(name, k.typ, v, syn, !k.dynamic, k.doc))
+		out = append(out, newEntry(name, k.typ, v, syn, !k.dynamic(), k.doc))
 	}
 	return out
 }

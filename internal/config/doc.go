@@ -9,6 +9,17 @@
 // and resolves every other key through the broker, following Kafka's topic to
 // broker synonym table (retention.ms ← log.retention.ms, .minutes, .hours …).
 //
+// The broker table holds every key of Kafka 4.0's broker and controller
+// configuration, so that Kafka's own server.properties loads. Keys whose
+// feature Gregor lacks (SSL and SASL, quotas, tiered storage, share groups
+// …) are accepted, validated and described like the others;
+// implemented.go lists the keys that have an effect, and WithoutEffect
+// names the set keys that have none, for a warning at start. A key Kafka
+// does not know either is an error, reported with the known key it is
+// probably a misspelling of; Load reports every rejected setting of every
+// source at once, each with where it was set. listeners.go resolves the
+// listener and quorum keys (Listeners, ClientListener, QuorumVoters …).
+//
 // Invariants:
 //   - Every key is defined once, in a table (defs_broker.go, defs_topic.go);
 //     parsing, validation, documentation and DescribeConfigs output all come

@@ -11,19 +11,31 @@ import (
 
 // LoadOptions name the static configuration sources.
 type LoadOptions struct {
-	File string   // a server.properties-style file; "" for none
-	Sets []string // "key=value" from --set flags, applied in order
-	Env  []string // the environment in os.Environ form; nil for none
+	File  string   // a server.properties-style file; "" for none
+	Sets  []string // "key=value" from --set flags, applied in order
+	Flags []Flag   // keys set by dedicated command-line flags, applied last, in order
+	Env   []string // the environment in os.Environ form; nil for none
+}
+
+// Flag is a key set by a dedicated command-line flag (gregor serve's
+// --listen, --data-dir …), so that an error names the flag.
+type Flag struct {
+	Name  string // the flag as the user typed it, "--listen"
+	Key   string // the key it sets, "listeners"
+	Value string
 }
 
 // Load builds the broker configuration from the built-in defaults, then the
-// file, then GREGOR_* environment variables, then the --set values, each
-// overriding the ones before (all of them are STATIC_BROKER_CONFIG). Unknown
-// keys (in the file or --set) and invalid values are errors that name the
-// key. A GREGOR_* variable that names no key is ignored (IgnoredEnv lists
-// them for a warning), as Kafka only warns about unknown keys: orchestrators
-// inject variables such as GREGOR_PORT or GREGOR_SERVICE_HOST into every
-// container of a namespace with a service named gregor.
+// file, then GREGOR_* environment variables, then the --set values, then
+// the dedicated flags, each overriding the ones before (all of them are
+// STATIC_BROKER_CONFIG). Unknown keys (in the file, --set or a flag) and
+// invalid values are errors that name the key and where it was set; all of
+// them are reported together (as Errors when there are several), an unknown
+// key with the known key it is probably a misspelling of. A GREGOR_*
+// variable that names no key is ignored (IgnoredEnv lists them for a
+// warning), as Kafka only warns about unknown keys: orchestrators inject
+// variables such as GREGOR_PORT or GREGOR_SERVICE_HOST into every container
+// of a namespace with a service named gregor.
 func Load(o LoadOptions) (*Broker, error) {
 	var batches [][]setting
 	if o.File != "" {
@@ -35,23 +47,26 @@ func Load(o LoadOptions) (*Broker, error) {
 	}
 	env, ignored := envSettings(o.Env)
 	batches = append(batches, env)
+	var errs []*Error
 	for _, s := range o.Sets {
 		key, val, ok := strings.Cut(s, "=")
 		if !ok || strings.TrimSpace(key) == "" {
-			return nil, &Error{Key: "--set", Value: s, Reason: "want key=value", Err: ErrInvalidValue}
+			errs = append(errs, &Error{Key: "--set", Value: s, Reason: "want key=value", Err: ErrInvalidValue})
+			continue
 		}
 		batches = append(batches, []setting{{key: strings.TrimSpace(key), value: val, origin: "--set"}})
+	}
+	for _, f := range o.Flags {
+		batches = append(batches, []setting{{key: f.Key, value: f.Value, origin: f.Name}})
 	}
 
 	b := &Broker{ignoredEnv: ignored}
 	b.cur.Store(newState())
 	err := b.update(false, func(st *state) error {
 		for _, batch := range batches {
-			if err := apply(st.static, batch); err != nil {
-				return err
-			}
+			errs = append(errs, apply(st.static, batch)...)
 		}
-		return nil
+		return joinErrors(errs)
 	})
 	if err != nil {
 		return nil, err

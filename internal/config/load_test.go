@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -142,18 +143,65 @@ func TestConfigAliasesAgreeingInOneSource(t *testing.T) {
 }
 
 func TestConfigEnvName(t *testing.T) {
+	// The apache/kafka image's escaping: '.' → '_', '_' → '__', '-' → '___'.
 	tests := map[string]string{
-		"log.segment.bytes":    "GREGOR_LOG_SEGMENT_BYTES",
-		"node.id":              "GREGOR_NODE_ID",
-		"some-dashed.key":      "GREGOR_SOME_DASHED_KEY",
-		"compression.type":     "GREGOR_COMPRESSION_TYPE",
-		"log.retention.ms":     "GREGOR_LOG_RETENTION_MS",
-		"advertised.listeners": "GREGOR_ADVERTISED_LISTENERS",
+		"log.segment.bytes":              "GREGOR_LOG_SEGMENT_BYTES",
+		"node.id":                        "GREGOR_NODE_ID",
+		"some-dashed.key":                "GREGOR_SOME___DASHED_KEY",
+		"under_scored.key":               "GREGOR_UNDER__SCORED_KEY",
+		"compression.type":               "GREGOR_COMPRESSION_TYPE",
+		"log.retention.ms":               "GREGOR_LOG_RETENTION_MS",
+		"advertised.listeners":           "GREGOR_ADVERTISED_LISTENERS",
+		"listener.security.protocol.map": "GREGOR_LISTENER_SECURITY_PROTOCOL_MAP",
 	}
 	for key, want := range tests {
 		if got := EnvName(key); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", key, got, want)
 		}
+		if got := envKeyName(want); got != key {
+			t.Errorf("envKeyName(%q) = %q, want %q", want, got, key)
+		}
+	}
+	// Every key and alias has a variable, and the variable names the key.
+	for _, name := range brokerNames {
+		env := EnvName(name)
+		if envKeys[env] != name || envKeyName(env) != name {
+			t.Errorf("%s: %s maps back to %q, decodes to %q", name, env, envKeys[env], envKeyName(env))
+		}
+	}
+}
+
+// A docker-compose file's environment, with the apache/kafka image's
+// variable names under Gregor's prefix, configures a cluster node.
+func TestConfigLoadComposeEnv(t *testing.T) {
+	b, err := Load(LoadOptions{Env: []string{
+		"GREGOR_NODE_ID=2",
+		"GREGOR_PROCESS_ROLES=broker,controller",
+		"GREGOR_CONTROLLER_QUORUM_VOTERS=1@gregor-1:9093,2@gregor-2:9093,3@gregor-3:9093",
+		"GREGOR_LISTENERS=PLAINTEXT://:9092,CONTROLLER://:9093",
+		"GREGOR_ADVERTISED_LISTENERS=PLAINTEXT://gregor-2:9092,CONTROLLER://gregor-2:9093",
+		"GREGOR_CONTROLLER_LISTENER_NAMES=CONTROLLER",
+		"GREGOR_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"GREGOR_INTER_BROKER_LISTENER_NAME=PLAINTEXT",
+		"GREGOR_OFFSETS_TOPIC_REPLICATION_FACTOR=3",
+		"GREGOR_LOG_DIRS=/var/lib/gregor",
+		"GREGOR_CLUSTER_ID=4L6g3nShT-eMCtK--X86sw",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.NodeID() != 2 || b.ListenAddr() != ":9092" || b.ControllerListenAddr() != ":9093" || b.AdvertisedAddr() != "gregor-2:9092" {
+		t.Errorf("node %d listen %s controller %s advertised %s", b.NodeID(), b.ListenAddr(), b.ControllerListenAddr(), b.AdvertisedAddr())
+	}
+	want := map[int32]string{1: "gregor-1:9093", 2: "gregor-2:9093", 3: "gregor-3:9093"}
+	if got := b.QuorumVoters(); !maps.Equal(got, want) {
+		t.Errorf("QuorumVoters = %v", got)
+	}
+	if b.Int("offsets.topic.replication.factor") != 3 || b.DataDir() != "/var/lib/gregor" || b.String("cluster.id") != "4L6g3nShT-eMCtK--X86sw" {
+		t.Error("other keys not set")
+	}
+	if len(b.WithoutEffect()) != 0 || len(b.IgnoredEnv()) != 0 {
+		t.Errorf("without effect %v, ignored %v", b.WithoutEffect(), b.IgnoredEnv())
 	}
 }
 

@@ -118,37 +118,83 @@ type Error struct {
 	Key    string
 	Value  string
 	Reason string // why the value was rejected, e.g. "must be an integer >= 14"
-	Origin string // where the setting came from ("server.properties:12", "--set"); may be empty
-	Err    error
+	Origin string // where the setting came from ("server.properties:12", "--set", "--listen"); may be empty
+	// Suggestion is, for an unknown key, a known key it is probably a
+	// misspelling of; "" when none is close.
+	Suggestion string
+	Err        error
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return "config: " + e.message() }
+
+// message is the error without the package prefix.
+func (e *Error) message() string {
 	var s string
 	switch {
 	case errors.Is(e.Err, ErrUnknownKey):
-		s = fmt.Sprintf("config: unknown key %q", e.Key)
+		s = fmt.Sprintf("unknown key %q", e.Key)
+		if e.Reason != "" {
+			s += ": " + e.Reason
+		}
 	case errors.Is(e.Err, ErrReadOnly):
-		s = fmt.Sprintf("config: %s: read-only, cannot be changed dynamically", e.Key)
+		s = fmt.Sprintf("%s: read-only, cannot be changed dynamically", e.Key)
 	default:
-		s = fmt.Sprintf("config: %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
+		s = fmt.Sprintf("%s: invalid value %q: %s", e.Key, e.Value, e.Reason)
 	}
 	if e.Origin != "" {
 		s += " (" + e.Origin + ")"
+	}
+	if e.Suggestion != "" {
+		s += fmt.Sprintf("; did you mean %q?", e.Suggestion)
 	}
 	return s
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Errors is several rejected settings reported together, in the order of
+// their sources (file, environment, --set, flags). errors.Is and errors.As
+// see each of them.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "config: %d errors:", len(es))
+	for _, e := range es {
+		sb.WriteString("\n\t" + e.message())
+	}
+	return sb.String()
+}
+
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// joinErrors returns nil, the one error, or all of them as Errors.
+func joinErrors(es []*Error) error {
+	switch len(es) {
+	case 0:
+		return nil
+	case 1:
+		return es[0]
+	}
+	return Errors(es)
+}
+
 // value is a parsed config value. s is the canonical string form Kafka would
 // print (Java formatting for doubles, "a,b" for lists).
 type value struct {
-	null bool
-	s    string
-	i    int64
-	f    float64
-	b    bool
-	list []string
+	null   bool
+	origin string // where the value was set ("server.properties:3", "--set"); "" for defaults
+	s      string
+	i      int64
+	f      float64
+	b      bool
+	list   []string
 }
 
 var nullValue = value{null: true}
@@ -278,15 +324,25 @@ type rule interface {
 	check(t Type, v value) string
 }
 
-// intRange accepts integers >= min.
-type intRange struct{ min int64 }
+// intRange accepts integers >= min and, when bounded, <= max.
+type intRange struct {
+	min, max int64
+	bounded  bool
+}
 
-func atLeast(n int64) rule { return intRange{min: n} }
+func atLeast(n int64) rule         { return intRange{min: n} }
+func between(lo, hi int64) rule    { return intRange{min: lo, max: hi, bounded: true} }
+func (r intRange) ok(n int64) bool { return n >= r.min && (!r.bounded || n <= r.max) }
 
-func (r intRange) describe(Type) string { return fmt.Sprintf("an integer >= %d", r.min) }
+func (r intRange) describe(Type) string {
+	if r.bounded {
+		return fmt.Sprintf("an integer between %d and %d", r.min, r.max)
+	}
+	return fmt.Sprintf("an integer >= %d", r.min)
+}
 
 func (r intRange) check(t Type, v value) string {
-	if v.i < r.min {
+	if !r.ok(v.i) {
 		return "must be " + r.describe(t)
 	}
 	return ""
@@ -306,13 +362,16 @@ func (r floatRange) check(t Type, v value) string {
 }
 
 // oneOf accepts a STRING equal to one of the names, or a LIST whose every
-// element is one of them (nonEmpty additionally rejects an empty list).
+// element is one of them (nonEmpty additionally rejects an empty list; fold
+// compares without regard to case, as Kafka's CaseInsensitiveValidString).
 type oneOf struct {
 	names    []string
 	nonEmpty bool
+	fold     bool
 }
 
 func in(names ...string) rule           { return oneOf{names: names} }
+func inFold(names ...string) rule       { return oneOf{names: names, fold: true} }
 func nonEmptyList(names ...string) rule { return oneOf{names: names, nonEmpty: true} }
 
 func (r oneOf) describe(t Type) string {
@@ -336,7 +395,7 @@ func (r oneOf) check(t Type, v value) string {
 	for _, e := range elems {
 		found := false
 		for _, n := range r.names {
-			found = found || e == n
+			found = found || e == n || r.fold && strings.EqualFold(e, n)
 		}
 		if !found {
 			return "must be " + r.describe(t)
@@ -353,3 +412,26 @@ type custom struct {
 
 func (r custom) describe(Type) string         { return r.desc }
 func (r custom) check(_ Type, v value) string { return r.fn(v) }
+
+// nonEmpty rejects a blank STRING (Kafka's NonEmptyString). On a key whose
+// default is null an empty value unsets the key instead.
+var nonEmpty = custom{
+	desc: "a non-empty string",
+	fn: func(v value) string {
+		if strings.TrimSpace(v.s) == "" {
+			return "must be a non-empty string"
+		}
+		return ""
+	},
+}
+
+// gzipLevels are gzip's compression levels, 1 to 9, or -1 for its default.
+var gzipLevels = custom{
+	desc: "an integer between 1 and 9, or -1",
+	fn: func(v value) string {
+		if v.i == -1 || v.i >= 1 && v.i <= 9 {
+			return ""
+		}
+		return "must be an integer between 1 and 9, or -1"
+	},
+}

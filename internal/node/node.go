@@ -352,12 +352,10 @@ func (n *Node) abort() {
 }
 
 // quorumVoters is controller.quorum.voters, or this node alone (an
-// in-memory quorum, unless it has a controller listener).
+// in-memory quorum, unless it has a controller listener): see
+// config.Broker.QuorumVoters.
 func quorumVoters(cfg *config.Broker) (map[int32]string, error) {
-	if v := cfg.String("controller.quorum.voters"); v != "" {
-		return cluster.Voters(v)
-	}
-	return map[int32]string{cfg.NodeID(): ""}, nil
+	return cfg.QuorumVoters(), nil
 }
 
 // controllerListenAddr is where the controller listener binds: the
@@ -369,15 +367,13 @@ func controllerListenAddr(cfg *config.Broker, voters map[int32]string) string {
 	return voters[cfg.NodeID()]
 }
 
-// advertisedAddr is advertised.listeners when set, else the bound address
-// (which has the real port when listening on port 0) with a wildcard host
-// shown as localhost.
+// advertisedAddr is the client listener's advertised address (see
+// config.Broker.AdvertisedAddr), its port 0 replaced by the bound port.
 func advertisedAddr(cfg *config.Broker, bound net.Addr) string {
-	if cfg.String("advertised.listeners") != "" {
-		return cfg.AdvertisedAddr()
+	host, port, _ := net.SplitHostPort(cfg.AdvertisedAddr())
+	if port == "0" {
+		_, port, _ = net.SplitHostPort(bound.String())
 	}
-	host, _, _ := net.SplitHostPort(cfg.AdvertisedAddr())
-	_, port, _ := net.SplitHostPort(bound.String())
 	return net.JoinHostPort(host, port)
 }
 
