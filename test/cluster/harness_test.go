@@ -213,7 +213,7 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...), refuseWhileDown: cfg.refuseWhileDown}
 	ports := freePorts(t, 2*n)
 	for i := range n {
-		nd := &node{
+		c.nodes = append(c.nodes, &node{
 			c:           c,
 			ID:          int32(i + 1),
 			DataDir:     t.TempDir(),
@@ -221,14 +221,17 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 			CtrlListen:  fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logs:        &logBuffer{},
 			observer:    i >= n-cfg.observers,
-		}
+		})
+	}
+	// Proxies only once c.nodes is complete: a proxy classifies each
+	// connection it accepts by reading c.nodes.
+	for _, nd := range c.nodes {
 		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
 		if nd.ctrlProxy, err = NewFaultProxy(nd.CtrlListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
-		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(c.teardown)
 
