@@ -12,8 +12,15 @@ package handlers
 // error is to report, MaxWaitMillis has passed, or the server shuts down.
 // Incremental fetch sessions are not offered: every response carries session
 // id 0, which tells clients to keep sending full requests (KIP-227 allows a
-// broker to refuse sessions this way). Record bytes are whole batches as
-// stored, sent from the segment files with sendfile (fetch_response.go).
+// broker to refuse sessions this way). As in Kafka (FetchMetadata.isFull), the
+// session epoch alone says whether a request is full: epoch 0 (INITIAL_EPOCH,
+// "start a session") and -1 (FINAL_EPOCH, "no session") are full fetches
+// whatever the session id (Kafka closes the session named, if any, and we
+// hold none); kafka-go's Client.Fetch sends session id -1 with epoch -1. Any
+// other epoch continues a session, and since none exists it is answered
+// FETCH_SESSION_ID_NOT_FOUND, session id 0 included. Record bytes are whole
+// batches as stored, sent from the segment files with sendfile
+// (fetch_response.go).
 //
 // A fetch with a replica id ≥ 0 (ReplicaID before v15, ReplicaState.ID
 // from v15) is a follower's: the leader records the follower's log end
@@ -63,7 +70,7 @@ func (h *Handlers) countFetch(resp *fetchResponse) {
 const maxFetchWait = 5 * time.Minute
 
 func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
-	if req.SessionID != 0 {
+	if incrementalFetch(req) {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil
@@ -94,6 +101,18 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 			return resp, nil
 		}
 	}
+}
+
+// KIP-227 session epochs that make a request a full fetch.
+const (
+	initialSessionEpoch = 0  // start a session (we never do)
+	finalSessionEpoch   = -1 // no session: a sessionless full fetch
+)
+
+// incrementalFetch reports whether req asks to continue a fetch session
+// (v7+, an epoch other than initial or final), which this broker never has.
+func incrementalFetch(req *kmsg.FetchRequest) bool {
+	return req.Version >= 7 && req.SessionEpoch != initialSessionEpoch && req.SessionEpoch != finalSessionEpoch
 }
 
 // fetchOnce reads every requested partition once. It returns the response,

@@ -65,16 +65,18 @@ func (m CutMode) String() string {
 // reset, like a refused dial, is retried.
 type FaultProxy struct {
 	target   string
-	ln       net.Listener
+	addr     string // the listening address, kept across Refuse and Listen
 	classify func(net.Conn) string
 
-	mu      sync.Mutex // guards the fields below
-	cut     bool
-	mode    CutMode
-	blocked map[string]bool
-	latency time.Duration
-	conns   map[*proxyConn]struct{}
-	closed  bool
+	mu       sync.Mutex // guards the fields below
+	ln       net.Listener
+	refusing bool // Refuse: not listening
+	cut      bool
+	mode     CutMode
+	blocked  map[string]bool
+	latency  time.Duration
+	conns    map[*proxyConn]struct{}
+	closed   bool
 
 	wg sync.WaitGroup // the accept loop and every connection's goroutines
 }
@@ -106,6 +108,7 @@ func NewFaultProxy(target string, opts ...ProxyOption) (*FaultProxy, error) {
 	}
 	p := &FaultProxy{
 		target:  target,
+		addr:    ln.Addr().String(),
 		ln:      ln,
 		blocked: make(map[string]bool),
 		conns:   make(map[*proxyConn]struct{}),
@@ -114,12 +117,50 @@ func NewFaultProxy(target string, opts ...ProxyOption) (*FaultProxy, error) {
 		o(p)
 	}
 	p.wg.Add(1)
-	go p.acceptLoop()
+	go p.acceptLoop(ln)
 	return p, nil
 }
 
 // Addr is the proxy's listening address, host:port.
-func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
+func (p *FaultProxy) Addr() string { return p.addr }
+
+// Refuse stops listening, so that new connections are refused, as on a
+// host whose process is gone, instead of accepted and reset: some clients
+// tell the two apart (kafka-go sends its group coordinator lookups to the
+// first bootstrap address that takes a TCP connection). Open connections
+// are left as they are. Listen undoes it.
+func (p *FaultProxy) Refuse() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return ErrProxyClosed
+	case p.refusing:
+		return nil
+	}
+	p.refusing = true
+	return p.ln.Close() // ends acceptLoop
+}
+
+// Listen undoes Refuse: the proxy listens on its address again.
+func (p *FaultProxy) Listen() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return ErrProxyClosed
+	case !p.refusing:
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return fmt.Errorf("cluster: proxy listen again on %s: %w", p.addr, err)
+	}
+	p.ln, p.refusing = ln, false
+	p.wg.Add(1)
+	go p.acceptLoop(ln)
+	return nil
+}
 
 // Target is the address the proxy forwards to.
 func (p *FaultProxy) Target() string { return p.target }
@@ -183,7 +224,10 @@ func (p *FaultProxy) Close() error {
 		return ErrProxyClosed
 	}
 	p.closed = true
-	err := p.ln.Close()
+	var err error
+	if !p.refusing {
+		err = p.ln.Close()
+	}
 	for c := range p.conns {
 		c.close()
 	}
@@ -216,10 +260,10 @@ func (p *FaultProxy) applyLocked() {
 	}
 }
 
-func (p *FaultProxy) acceptLoop() {
+func (p *FaultProxy) acceptLoop(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		conn, err := p.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

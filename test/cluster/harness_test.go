@@ -87,9 +87,10 @@ var touchSources = sync.OnceValue(testproc.StatModuleSources)
 
 // clusterConfig collects startCluster's options.
 type clusterConfig struct {
-	sets      []string
-	cutMode   CutMode
-	observers int
+	sets            []string
+	cutMode         CutMode
+	observers       int
+	refuseWhileDown bool
 }
 
 type clusterOpt func(*clusterConfig)
@@ -106,6 +107,13 @@ func withObservers(k int) clusterOpt {
 	return func(c *clusterConfig) { c.observers = k }
 }
 
+// withRefuseWhileDown makes a node's proxies refuse connections while its
+// process is down (from Kill or Stop until Restart), as a host with
+// nothing on the port does, instead of accepting and resetting them.
+func withRefuseWhileDown() clusterOpt {
+	return func(c *clusterConfig) { c.refuseWhileDown = true }
+}
+
 // withSet adds --set key=value to every node (after fastSets, so it
 // overrides them).
 func withSet(kvs ...string) clusterOpt {
@@ -119,6 +127,8 @@ type cluster struct {
 	start time.Time
 	nodes []*node
 	sets  []string
+	// refuseWhileDown: see withRefuseWhileDown
+	refuseWhileDown bool
 
 	admOnce sync.Once
 	adm     *kadm.Client
@@ -200,10 +210,10 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...)}
+	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...), refuseWhileDown: cfg.refuseWhileDown}
 	ports := freePorts(t, 2*n)
 	for i := range n {
-		nd := &node{
+		c.nodes = append(c.nodes, &node{
 			c:           c,
 			ID:          int32(i + 1),
 			DataDir:     t.TempDir(),
@@ -211,14 +221,17 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 			CtrlListen:  fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logs:        &logBuffer{},
 			observer:    i >= n-cfg.observers,
-		}
+		})
+	}
+	// Proxies only once c.nodes is complete: a proxy classifies each
+	// connection it accepts by reading c.nodes.
+	for _, nd := range c.nodes {
 		if nd.kafkaProxy, err = NewFaultProxy(nd.KafkaListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
 		if nd.ctrlProxy, err = NewFaultProxy(nd.CtrlListen, WithClassify(c.classify), WithCutMode(cfg.cutMode)); err != nil {
 			t.Fatal(err)
 		}
-		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(c.teardown)
 
@@ -362,6 +375,9 @@ func (n *node) spawn() {
 	if n.proc != nil && n.proc.running() {
 		t.Fatalf("%v: start: already running", n)
 	}
+	if err := n.listen(); err != nil {
+		t.Fatalf("%v: %v", n, err)
+	}
 	args := n.args()
 	p := &process{
 		cmd:   exec.Command(n.c.bin, args...),
@@ -433,6 +449,29 @@ func (c *cluster) Kill(id int32) {
 	case <-time.After(reapTimeout):
 		c.t.Fatalf("%v not reaped within %v of SIGKILL", n, reapTimeout)
 	}
+	n.refuse()
+}
+
+// refuse makes the node's proxies refuse connections, under
+// withRefuseWhileDown; listen undoes it.
+func (n *node) refuse() {
+	if !n.c.refuseWhileDown {
+		return
+	}
+	for _, p := range []*FaultProxy{n.kafkaProxy, n.ctrlProxy} {
+		if err := p.Refuse(); err != nil {
+			n.c.t.Errorf("%v: proxy %s: %v", n, p.Addr(), err)
+		}
+	}
+}
+
+func (n *node) listen() error {
+	for _, p := range []*FaultProxy{n.kafkaProxy, n.ctrlProxy} {
+		if err := p.Listen(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stop sends SIGTERM to node id and waits for a clean exit.
@@ -459,6 +498,7 @@ func (c *cluster) Stop(id int32) {
 		}
 		c.t.FailNow()
 	}
+	n.refuse()
 	if p.waitErr != nil {
 		c.t.Errorf("%v exited uncleanly after SIGTERM: %v", n, p.waitErr)
 	}

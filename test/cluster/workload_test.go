@@ -245,53 +245,10 @@ func (p *seqProducer) verify() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for part := range p.parts {
-		recs := logs[part]
-		bySeq := map[int64][]int64{} // sequence -> offsets holding it
-		byOffset := map[int64]int64{}
-		for _, r := range recs {
-			bySeq[r.seq] = append(bySeq[r.seq], r.offset)
-			byOffset[r.offset] = r.seq
-		}
-		var problems []string
-		lastSeq := int64(-1)
-		acked := map[int64]bool{}
-		for _, a := range p.acks[part] {
-			acked[a.seq] = true
-			switch offs := bySeq[a.seq]; {
-			case len(offs) == 0:
-				problems = append(problems, fmt.Sprintf("acked seq %d (offset %d) is missing", a.seq, a.offset))
-			case len(offs) > 1:
-				problems = append(problems, fmt.Sprintf("acked seq %d is in the log %d times, at offsets %v", a.seq, len(offs), offs))
-			case offs[0] != a.offset:
-				problems = append(problems, fmt.Sprintf("acked seq %d was acked at offset %d, is at offset %d (offset %d holds seq %d)",
-					a.seq, a.offset, offs[0], a.offset, byOffset[a.offset]))
-			}
-			if a.seq <= lastSeq {
-				problems = append(problems, fmt.Sprintf("acks out of order: seq %d after seq %d", a.seq, lastSeq))
-			}
-			lastSeq = a.seq
-		}
-		// Acknowledged records in log order must have increasing seqs.
-		prev := int64(-1)
-		unackedDup := 0
-		for _, r := range recs {
-			if !acked[r.seq] {
-				if len(bySeq[r.seq]) > 1 {
-					unackedDup++
-				}
-				continue
-			}
-			if r.seq <= prev {
-				problems = append(problems, fmt.Sprintf("log order: seq %d at offset %d follows seq %d", r.seq, r.offset, prev))
-			}
-			prev = r.seq
-		}
+		problems, _, unackedDup := checkPartitionLog(logs[part], p.acks[part], false)
 		p.t.Logf("partition %d: log has %d records, %d acked; %d copies of unacked records are duplicates",
-			part, len(recs), len(p.acks[part]), unackedDup)
+			part, len(logs[part]), len(p.acks[part]), unackedDup)
 		if len(problems) > 0 {
-			if len(problems) > 20 {
-				problems = append(problems[:20], fmt.Sprintf("... and %d more", len(problems)-20))
-			}
 			p.t.Errorf("partition %d: %d problems:\n%s", part, len(problems), strings.Join(problems, "\n"))
 		}
 	}

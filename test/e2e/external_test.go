@@ -10,23 +10,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gregor-dev/gregor/test/internal/testproc"
 )
 
 // debianPython is the distribution's interpreter, which sees the Debian
-// python3-* modules (a python3 earlier on PATH may be another build).
-const debianPython = "/usr/bin/python3"
+// python3-* modules.
+const debianPython = testproc.DebianPython
 
 // lookTool finds the first of names on PATH, or skips (fails under
 // GREGOR_REQUIRE_EXTERNAL=1).
 func lookTool(t *testing.T, names ...string) string {
 	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
+	p, err := testproc.LookTool("kcat", names...)
+	if err != nil {
+		skipOrFail(t, "%v", err)
 	}
-	skipOrFail(t, "%s not installed (Debian package kcat)", strings.Join(names, " / "))
-	return ""
+	return p
 }
 
 // TestE2EKcatRoundTrip produces keyed lines with kcat (librdkafka's default
@@ -123,11 +123,8 @@ func TestE2EKcatRoundTrip(t *testing.T) {
 // import module.
 func requirePythonModule(t *testing.T, module, pkg string) {
 	t.Helper()
-	if _, err := os.Stat(debianPython); err != nil {
-		skipOrFail(t, "%s not found", debianPython)
-	}
-	if out, err := exec.Command(debianPython, "-c", "import "+module).CombinedOutput(); err != nil {
-		skipOrFail(t, "%s cannot import %s (Debian package %s): %v: %s", debianPython, module, pkg, err, strings.TrimSpace(string(out)))
+	if err := testproc.PythonModule(module, pkg); err != nil {
+		skipOrFail(t, "%v", err)
 	}
 }
 

@@ -335,16 +335,12 @@ func failureLog(t *testing.T, name string) *syncBuffer {
 
 // requireExternal reports whether missing external tools fail tests
 // instead of skipping them.
-func requireExternal() bool { return os.Getenv("GREGOR_REQUIRE_EXTERNAL") == "1" }
+func requireExternal() bool { return testproc.RequireExternal() }
 
 // skipOrFail skips the test, or fails it under GREGOR_REQUIRE_EXTERNAL=1.
 func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireExternal() {
-		t.Fatalf("%s (GREGOR_REQUIRE_EXTERNAL=1)", msg)
-	}
-	t.Skipf("%s (set GREGOR_REQUIRE_EXTERNAL=1 to fail instead)", msg)
+	testproc.SkipOrFail(t, format, args...)
 }
 
 // testContext returns a context cancelled after d or when the test ends.

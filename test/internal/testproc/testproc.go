@@ -38,13 +38,14 @@ func BuildGregor(prebuilt, dirPrefix string) (bin, dir string, err error) {
 	return bin, dir, nil
 }
 
-// StatModuleSources stats every Go file, Python script and go.mod/go.sum of
-// the module above the test's directory (hidden directories skipped). The
-// process tests do not import the broker; they build and run it. go test
-// caches a pass against the files the test process touched, so touching the
-// broker's sources makes a plain `go test ./...` rerun them whenever the
-// broker changes instead of reporting a stale cached pass. It must run
-// inside m.Run: go test records file accesses only from there.
+// StatModuleSources stats every Go file, Python and JavaScript script and
+// go.mod/go.sum of the module above the test's directory (hidden and
+// node_modules directories skipped). The process tests do not import the
+// broker; they build and run it. go test caches a pass against the files
+// the test process touched, so touching the broker's sources makes a plain
+// `go test ./...` rerun them whenever the broker changes instead of
+// reporting a stale cached pass. It must run inside m.Run: go test records
+// file accesses only from there.
 func StatModuleSources() error {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -64,7 +65,7 @@ func StatModuleSources() error {
 		case d.IsDir():
 			return nil
 		}
-		if ext := filepath.Ext(path); ext != ".go" && ext != ".py" && d.Name() != "go.mod" && d.Name() != "go.sum" {
+		if ext := filepath.Ext(path); ext != ".go" && ext != ".py" && ext != ".js" && d.Name() != "go.mod" && d.Name() != "go.sum" {
 			return nil
 		}
 		if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
