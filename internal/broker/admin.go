@@ -18,6 +18,10 @@ type TopicSpec struct {
 	Partitions        int32 // -1: num.partitions
 	ReplicationFactor int16 // -1: default.replication.factor
 	Configs           map[string]string
+	// Assignment, if set, places each partition's replicas (the first is
+	// the preferred leader) instead of the controller; Partitions and
+	// ReplicationFactor then follow from it.
+	Assignment [][]int32
 }
 
 // CreateTopic validates spec and, unless validateOnly, creates the topic.
@@ -48,7 +52,7 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (*Topic, TopicSp
 	if err != nil {
 		return nil, spec, err
 	}
-	if live := ctl.LiveBrokers(); int(spec.ReplicationFactor) > live {
+	if live := ctl.LiveBrokers(); spec.Assignment == nil && int(spec.ReplicationFactor) > live {
 		return nil, spec, fmt.Errorf("%w: replication factor: %d larger than available brokers: %d", ErrInvalidReplicationFactor, spec.ReplicationFactor, live)
 	}
 	if validateOnly {

@@ -117,6 +117,14 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) error {
 	req.TimeoutMillis = int32(adminTimeout / time.Millisecond)
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = spec.Name, spec.Partitions, spec.ReplicationFactor
+	if spec.Assignment != nil {
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		for i, rs := range spec.Assignment {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), slices.Clone(rs)
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Configs)) {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
 		c.Name, c.Value = k, kmsg.StringPtr(spec.Configs[k])
@@ -127,12 +135,25 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) error {
 		if _, ok := img.Topics[spec.Name]; ok {
 			return nil, fmt.Errorf("%w: topic '%s' already exists", broker.ErrTopicExists, spec.Name)
 		}
-		assignment, err := controller.Assign(img, spec.Partitions, spec.ReplicationFactor, img.PartitionCount())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
+		var parts []controller.Partition
+		if spec.Assignment != nil {
+			for _, rs := range spec.Assignment {
+				for _, r := range rs {
+					if _, ok := img.Brokers[r]; !ok {
+						return nil, fmt.Errorf("%w: broker %d is not registered", kerr.InvalidReplicaAssignment, r)
+					}
+				}
+			}
+			parts = controller.PlacedPartitions(img, spec.Assignment)
+		} else {
+			assignment, err := controller.Assign(img, spec.Partitions, spec.ReplicationFactor, img.PartitionCount())
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", broker.ErrInvalidReplicationFactor, err)
+			}
+			parts = controller.NewPartitions(assignment)
 		}
 		rand.Read(id[:])
-		t := &controller.Topic{Name: spec.Name, ID: id, Configs: spec.Configs, Partitions: controller.NewPartitions(assignment)}
+		t := &controller.Topic{Name: spec.Name, ID: id, Configs: spec.Configs, Partitions: parts}
 		return []controller.Record{{Type: controller.RecCreateTopic, Topic: t}}, nil
 	}, req, func(resp kmsg.Response) error {
 		r := resp.(*kmsg.CreateTopicsResponse)

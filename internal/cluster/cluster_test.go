@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -241,4 +242,54 @@ func TestClusterDescribeQuorum(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// CreateTopics with an explicit replica assignment (kafka-topics
+// --replica-assignment), sent to a broker that does not lead the quorum,
+// places the replicas as asked, the first of each the leader; an
+// unregistered broker is INVALID_REPLICA_ASSIGNMENT.
+func TestClusterCreateTopicWithAssignment(t *testing.T) {
+	r := newRig(t, 3)
+	ctl := r.controllerNode()
+	var other *rigNode
+	for _, rn := range r.nodes {
+		if rn != ctl {
+			other = rn
+			break
+		}
+	}
+	cl := r.client(kgo.SeedBrokers(other.addr))
+	create := func(name string, assignment ...[]int32) kmsg.CreateTopicsResponseTopic {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for i, rs := range assignment {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), rs
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testCtx(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0]
+	}
+	want := [][]int32{{2, 1, 3}, {3, 2, 1}, {1, 3, 2}}
+	if st := create("placed", want...); st.ErrorCode != 0 || st.NumPartitions != 3 || st.ReplicationFactor != 3 {
+		t.Fatalf("create: %v %+v", kerr.ErrorForCode(st.ErrorCode), st)
+	}
+	waitFor(t, 10*time.Second, "the placement applied", func() bool {
+		for i, rs := range want {
+			p := r.partition("placed", int32(i))
+			if !slices.Equal(p.Replicas, rs) || p.Leader != rs[0] {
+				return false
+			}
+		}
+		return true
+	})
+	if st := create("misplaced", []int32{1, 9}); st.ErrorCode != kerr.InvalidReplicaAssignment.Code {
+		t.Fatalf("an unregistered broker: %v", kerr.ErrorForCode(st.ErrorCode))
+	}
 }

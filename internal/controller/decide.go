@@ -104,6 +104,28 @@ func NewPartitions(assignment [][]int32) []Partition {
 	return out
 }
 
+// PlacedPartitions is the initial state of partitions whose replicas an
+// operator placed: the ISR is the live replicas, the leader the first of
+// them (none when no replica is live), as Kafka's controller does.
+func PlacedPartitions(img *Image, assignment [][]int32) []Partition {
+	out := make([]Partition, len(assignment))
+	for i, rs := range assignment {
+		p := Partition{Replicas: slices.Clone(rs), Leader: -1, ISR: []int32{}}
+		for _, r := range rs {
+			if img.Live(r) {
+				p.ISR = append(p.ISR, r)
+			}
+		}
+		if len(p.ISR) > 0 {
+			p.Leader = p.ISR[0]
+		} else {
+			p.ISR = slices.Clone(rs) // nobody live: the last known ISR is all of them
+		}
+		out[i] = p
+	}
+	return out
+}
+
 // PartitionCount is the number of partitions in the image, used to rotate
 // the start of new assignments.
 func (img *Image) PartitionCount() int {

@@ -114,10 +114,10 @@ func (h *Handlers) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly b
 	spec := broker.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: configs}
 	switch {
 	case len(rt.ReplicaAssignment) > 0:
-		if spec.Partitions, err = h.manualAssignment(rt); err != nil {
+		if spec.Assignment, err = h.manualAssignment(rt); err != nil {
 			return err
 		}
-		spec.ReplicationFactor = 1
+		spec.Partitions, spec.ReplicationFactor = int32(len(spec.Assignment)), int16(len(spec.Assignment[0]))
 	case rt.ReplicationFactor < -1 || rt.ReplicationFactor == 0:
 		return fmt.Errorf("%w: replication factor must be larger than 0, or -1 to use the default value", broker.ErrInvalidReplicationFactor)
 	case rt.NumPartitions < -1 || rt.NumPartitions == 0:
@@ -163,44 +163,48 @@ func creationConfigs(cs []kmsg.CreateTopicsRequestTopicConfig) (map[string]strin
 }
 
 // manualAssignment checks an explicit replica assignment and returns the
-// partition count it implies.
-func (h *Handlers) manualAssignment(rt *kmsg.CreateTopicsRequestTopic) (int32, error) {
+// replicas of each partition, in partition order.
+func (h *Handlers) manualAssignment(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, error) {
 	if rt.ReplicationFactor != -1 {
-		return 0, apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but replication factor was not set to -1.")
+		return nil, apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but replication factor was not set to -1.")
 	}
 	if rt.NumPartitions != -1 {
-		return 0, apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
+		return nil, apiErrorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
 	}
-	seen := make(map[int32]bool, len(rt.ReplicaAssignment))
+	byPartition := make(map[int32][]int32, len(rt.ReplicaAssignment))
 	for _, a := range rt.ReplicaAssignment {
-		if seen[a.Partition] {
-			return 0, apiErrorf(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.Partition)
+		if _, dup := byPartition[a.Partition]; dup {
+			return nil, apiErrorf(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", a.Partition)
 		}
-		seen[a.Partition] = true
 		if err := h.checkReplicas(a.Replicas); err != nil {
-			return 0, err
+			return nil, err
 		}
+		byPartition[a.Partition] = a.Replicas
 	}
-	n := int32(len(seen))
-	for i := int32(0); i < n; i++ {
-		if !seen[i] {
-			return 0, apiErrorf(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
+	out := make([][]int32, len(byPartition))
+	for i := range out {
+		rs, ok := byPartition[int32(i)]
+		if !ok {
+			return nil, apiErrorf(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
 		}
+		if len(rs) != len(out[0]) && i > 0 {
+			return nil, apiErrorf(kerr.InvalidReplicaAssignment, "All partitions in the manual partition assignment must have the same number of replicas.")
+		}
+		out[i] = slices.Clone(rs)
 	}
-	return n, nil
+	return out, nil
 }
 
-// checkReplicas validates one partition's manual replica list: with a single
-// broker, the only valid list is this broker's id, once. The messages are
-// Kafka's, in the order Kafka checks.
+// checkReplicas validates one partition's manual replica list: registered
+// brokers (of the metadata this broker applied), none twice.
 func (h *Handlers) checkReplicas(replicas []int32) error {
 	if len(replicas) == 0 {
 		return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
 	}
-	self := h.b.NodeID()
+	img := h.cluster.Image()
 	sorted := slices.Sorted(slices.Values(replicas))
 	for i, id := range sorted {
-		if id != self {
+		if _, ok := img.Brokers[id]; !ok {
 			return apiErrorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", id)
 		}
 		if i > 0 && sorted[i-1] == id {
