@@ -445,6 +445,9 @@ healthy (bounded by --timeout when set explicitly) and then exits 0.`,
 				if err == nil {
 					h := assessHealth(m)
 					if last == nil || !sameHealth(*last, h) {
+						if last != nil && !s.asJSON {
+							fmt.Fprintln(s.out) // one report per block
+						}
 						if err := printHealth(s, h); err != nil {
 							return err
 						}
