@@ -114,7 +114,7 @@ cluster that does not serve DescribeQuorum says so; the rest is still printed.`,
 			if s.asJSON {
 				return writeJSON(s.out, info)
 			}
-			return printClusterInfo(s.out, info)
+			return printClusterInfo(s.out, info, time.Now())
 		}),
 	}
 }
@@ -123,18 +123,9 @@ cluster that does not serve DescribeQuorum says so; the rest is still printed.`,
 // broker that lacks the API in ApiVersions, or answers UNSUPPORTED_VERSION,
 // gives errQuorumUnsupported.
 func describeQuorum(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, m kadm.Metadata) quorumInfo {
-	q := quorumInfo{LeaderID: -1, LeaderEpoch: -1, HighWatermark: -1, Voters: []quorumMember{}, Observers: []quorumMember{}}
-	fail := func(err error) quorumInfo {
-		if errors.Is(err, kerr.UnsupportedVersion) || errors.Is(err, errQuorumUnsupported) {
-			q.Supported, err = false, errQuorumUnsupported
-		}
-		q.Error = err.Error()
-		return q
-	}
-	q.Supported = true
 	vs, err := adm.ApiVersions(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("api versions: %w", err))
+		return quorumFailed(fmt.Errorf("api versions: %w", err))
 	}
 	// Admin requests go to the controller the metadata names: ask whether
 	// it has the API (any broker that answered, if it is unknown).
@@ -149,10 +140,10 @@ func describeQuorum(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, m 
 		}
 	}
 	if !ok {
-		return fail(errors.New("api versions: no broker answered"))
+		return quorumFailed(errors.New("api versions: no broker answered"))
 	}
 	if _, has := target.KeyMaxVersion(describeQuorumKey); !has {
-		return fail(errQuorumUnsupported)
+		return quorumFailed(errQuorumUnsupported)
 	}
 	req := kmsg.NewPtrDescribeQuorumRequest()
 	rt := kmsg.NewDescribeQuorumRequestTopic()
@@ -163,16 +154,40 @@ func describeQuorum(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, m 
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fail(fmt.Errorf("describe quorum: %w", err))
+		return quorumFailed(fmt.Errorf("describe quorum: %w", err))
 	}
+	return quorumFromResponse(resp)
+}
+
+func emptyQuorum() quorumInfo {
+	return quorumInfo{LeaderID: -1, LeaderEpoch: -1, HighWatermark: -1, Voters: []quorumMember{}, Observers: []quorumMember{}}
+}
+
+// quorumFailed is the quorum part of cluster info when DescribeQuorum
+// failed; UNSUPPORTED_VERSION says the cluster does not serve it.
+func quorumFailed(err error) quorumInfo {
+	q := emptyQuorum()
+	q.Supported = true
+	if errors.Is(err, kerr.UnsupportedVersion) || errors.Is(err, errQuorumUnsupported) {
+		q.Supported, err = false, errQuorumUnsupported
+	}
+	q.Error = err.Error()
+	return q
+}
+
+// quorumFromResponse reads the first partition of a DescribeQuorum
+// response; each member's lag is the high watermark minus its log end.
+func quorumFromResponse(resp *kmsg.DescribeQuorumResponse) quorumInfo {
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return fail(fmt.Errorf("describe quorum: %w", kafkaErr(err, derefString(resp.ErrorMessage))))
+		return quorumFailed(fmt.Errorf("describe quorum: %w", kafkaErr(err, derefString(resp.ErrorMessage))))
 	}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return fail(fmt.Errorf("describe quorum: %w", kafkaErr(err, derefString(p.ErrorMessage))))
+				return quorumFailed(fmt.Errorf("describe quorum: %w", kafkaErr(err, derefString(p.ErrorMessage))))
 			}
+			q := emptyQuorum()
+			q.Supported = true
 			q.LeaderID, q.LeaderEpoch, q.HighWatermark = p.LeaderID, p.LeaderEpoch, p.HighWatermark
 			for _, v := range p.CurrentVoters {
 				q.Voters = append(q.Voters, quorumMemberOf(v, p.HighWatermark))
@@ -183,7 +198,7 @@ func describeQuorum(ctx context.Context, adm *kadm.Client, cl kmsg.Requestor, m 
 			return q
 		}
 	}
-	return fail(errors.New("describe quorum: no partition in the response"))
+	return quorumFailed(errors.New("describe quorum: no partition in the response"))
 }
 
 func quorumMemberOf(r kmsg.DescribeQuorumResponseTopicPartitionReplicaState, hw int64) quorumMember {
@@ -198,7 +213,9 @@ func derefString(s *string) string {
 	return *s
 }
 
-func printClusterInfo(w io.Writer, info clusterInfo) error {
+// printClusterInfo writes the text of cluster info; now dates the quorum's
+// fetch times.
+func printClusterInfo(w io.Writer, info clusterInfo, now time.Time) error {
 	section(w, "CLUSTER")
 	t := newTable(w)
 	t.row("ID", orDash(info.ClusterID))
@@ -249,7 +266,6 @@ func printClusterInfo(w io.Writer, info clusterInfo) error {
 	}
 	fmt.Fprintln(w)
 	t = newTable(w, "ROLE", "ID", "LOG-END-OFFSET", "LAG", "LAST-FETCH", "LAST-CAUGHT-UP")
-	now := time.Now()
 	for _, group := range []struct {
 		role    string
 		members []quorumMember

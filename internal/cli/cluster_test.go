@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestCLIClusterInfoAndHealth(t *testing.T) {
@@ -143,5 +144,58 @@ func TestCLIHealthVerdict(t *testing.T) {
 	h := assessHealth(kadm.Metadata{Controller: 1, Brokers: brokers(1), Topics: topics(ps...)})
 	if want := "12 partitions without a leader: t/0, t/1, t/2, t/3, t/4, t/5, t/6, t/7, t/8, t/9 and 2 more"; h.Reasons[0] != want {
 		t.Fatalf("reason %q, want %q", h.Reasons[0], want)
+	}
+}
+
+func TestCLIQuorumResponse(t *testing.T) {
+	replica := func(id int32, leo, fetch int64) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp, r.LastCaughtUpTimestamp = id, leo, fetch, fetch
+		return r
+	}
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	rt := kmsg.NewDescribeQuorumResponseTopic()
+	rt.Topic = "__cluster_metadata"
+	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
+	rp.LeaderID, rp.LeaderEpoch, rp.HighWatermark = 2, 7, 100
+	rp.CurrentVoters = append(rp.CurrentVoters, replica(1, 90, 9_000), replica(2, 100, 10_000), replica(3, 100, 9_500))
+	rp.Observers = append(rp.Observers, replica(4, 40, -1))
+	rt.Partitions = append(rt.Partitions, rp)
+	resp.Topics = append(resp.Topics, rt)
+
+	q := quorumFromResponse(resp)
+	if !q.Supported || q.Error != "" || q.LeaderID != 2 || q.LeaderEpoch != 7 || q.HighWatermark != 100 ||
+		len(q.Voters) != 3 || q.Voters[0].Lag != 10 || q.Voters[1].Lag != 0 || len(q.Observers) != 1 || q.Observers[0].Lag != 60 {
+		t.Fatalf("quorum: %+v", q)
+	}
+	var b strings.Builder
+	info := clusterInfo{ClusterID: "c", ControllerID: 2, Brokers: []brokerEntry{{NodeID: 2, Host: "h", Port: 9092}}, Quorum: q}
+	if err := printClusterInfo(&b, info, time.UnixMilli(10_000)); err != nil {
+		t.Fatal(err)
+	}
+	want := "QUORUM\n======\nLEADER          2\nLEADER-EPOCH    7\nHIGH-WATERMARK  100\n\n" +
+		"ROLE      ID  LOG-END-OFFSET  LAG  LAST-FETCH  LAST-CAUGHT-UP\n" +
+		"voter     1   90              10   1s ago      1s ago\n" +
+		"leader    2   100             0    0s ago      0s ago\n" +
+		"voter     3   100             0    500ms ago   500ms ago\n" +
+		"observer  4   40              60   -           -\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Fatalf("text:\n%s\nwant suffix:\n%s", b.String(), want)
+	}
+
+	// The cluster does not serve it: said so, the rest of the info stays.
+	for _, err := range []error{kerr.UnsupportedVersion, errQuorumUnsupported} {
+		if q := quorumFailed(err); q.Supported || q.Error != "DescribeQuorum not supported by this cluster" {
+			t.Errorf("%v: %+v", err, q)
+		}
+	}
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	if q := quorumFromResponse(resp); q.Supported || q.Error != "DescribeQuorum not supported by this cluster" {
+		t.Errorf("UNSUPPORTED_VERSION in the response: %+v", q)
+	}
+	resp.ErrorCode = 0
+	resp.Topics[0].Partitions[0].ErrorCode = kerr.NotLeaderForPartition.Code
+	if q := quorumFromResponse(resp); !q.Supported || !strings.Contains(q.Error, "NOT_LEADER_FOR_PARTITION") || q.LeaderID != -1 {
+		t.Errorf("partition error: %+v", q)
 	}
 }

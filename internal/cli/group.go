@@ -283,8 +283,9 @@ func groupSeekCmd(g *globals) *cobra.Command {
 		Short: "Move a group's committed offsets (the group must be empty)",
 		Long: `Move the committed offsets of an empty group (no active members), as
 kafka-consumer-groups.sh --reset-offsets does: to the log start, the end, an
-offset (kept within [log start, end]), or the first record at or after a time
-(@ms since the epoch, @RFC3339 or @-DURATION; the end when there is none).
+offset, -N before the end or +N after the start (kept within [log start,
+end]), or the first record at or after a time (@ms since the epoch, @RFC3339
+or @-DURATION; the end when there is none).
 Without --topics, the partitions the group has committed offsets for are
 moved; --topics moves every partition of the topics given.`,
 		Example: `  gregor group seek billing --to start
@@ -381,7 +382,7 @@ moved; --topics moves every partition of the topics given.`,
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&to, "to", "", "start, end, OFFSET or @TIME (required)")
+	fl.StringVar(&to, "to", "", "start, end, OFFSET, -N, +N or @TIME (required)")
 	fl.StringSliceVar(&topics, "topics", nil, "topics to seek, comma separated (default: those with committed offsets)")
 	fl.BoolVar(&dryRun, "dry-run", false, "show the new offsets without committing them")
 	cmd.MarkFlagRequired("to")

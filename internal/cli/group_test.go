@@ -117,6 +117,17 @@ func TestCLIGroupLagSeekDelete(t *testing.T) {
 	}
 	b.fails("UNKNOWN_TOPIC_OR_PARTITION", "", "group", "seek", "g", "--to", "start", "--topics", "missing")
 	b.fails("has no committed offsets", "", "group", "seek", "fresh", "--to", "start")
+	// A group that does not exist yet gets its first offsets.
+	var fresh []seekResult
+	b.okJSON(&fresh, "", "group", "seek", "fresh", "--to", "-1", "--topics", "t")
+	if len(fresh) != 2 || fresh[0].PriorOffset != -1 || fresh[0].NewOffset != 5 || fresh[1].NewOffset != 3 {
+		t.Fatalf("seek of a new group: %+v", fresh)
+	}
+	b.okJSON(&descs, "", "group", "describe", "fresh")
+	if descs[0].State != "Empty" || offsetsOf(descs[0]) != "t/0=5 lag 1; t/1=3 lag 1; " {
+		t.Fatalf("new group after seek: %s %s", descs[0].State, offsetsOf(descs[0]))
+	}
+	b.ok("", "group", "delete", "fresh")
 
 	// Offsets of one topic go; the others stay.
 	out = b.ok("", "group", "offset-delete", "g", "--topic", "u")
