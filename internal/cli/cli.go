@@ -47,6 +47,10 @@ const EnvBrokers = "GREGOR_BROKERS"
 
 const defaultBrokers = "localhost:9092"
 
+// formatUsageKey is the annotation of a top-level command whose --format
+// says more than text or json (produce and consume: record templates).
+const formatUsageKey = "gregor-format-usage"
+
 // Output formats every command accepts.
 const (
 	formatText = "text"
@@ -81,7 +85,11 @@ func (g *globals) register(c *cobra.Command) {
 	}
 	fl := c.PersistentFlags()
 	fl.StringSliceVarP(&g.brokers, "brokers", "b", def, "seed brokers HOST:PORT, comma separated (env "+EnvBrokers+")")
-	fl.StringVar(&g.format, "format", formatText, "output: text (tables) or json")
+	usage := "output: text (tables) or json"
+	if u, ok := c.Annotations[formatUsageKey]; ok {
+		usage = u
+	}
+	fl.StringVar(&g.format, "format", formatText, usage)
 	fl.DurationVar(&g.timeout, "timeout", 15*time.Second, "bound on each admin operation and on each produced record's delivery")
 }
 

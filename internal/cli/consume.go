@@ -59,6 +59,7 @@ func consumeCmd(g *globals) *cobra.Command {
   gregor consume orders --group billing --format json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTopics(g),
+		Annotations:       map[string]string{formatUsageKey: "records: text (a value per line), json (JSON lines), or a template (see above)"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConsume(g, cmd, args[0], &f)
 		},

@@ -49,6 +49,7 @@ func produceCmd(g *globals) *cobra.Command {
   gregor consume orders --format json -n 10 | gregor produce orders-copy --format json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTopics(g),
+		Annotations:       map[string]string{formatUsageKey: "input records: text (a value per line), json, or a template (see above); json also prints JSON lines"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runProduce(g, cmd, args[0], &f)
 		},
