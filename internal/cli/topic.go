@@ -89,7 +89,7 @@ func topicCreateCmd(g *globals) *cobra.Command {
 				results = append(results, topicResult{Topic: name, ID: topicID(r.ID), Partitions: r.NumPartitions,
 					ReplicationFactor: r.ReplicationFactor, Error: errString(err)})
 			}
-			if err := printTopicResults(s, results, true); err != nil {
+			if err := printTopicResults(s, results, true, dryRun); err != nil {
 				return err
 			}
 			return f.err()
@@ -103,7 +103,7 @@ func topicCreateCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printTopicResults(s *session, results []topicResult, create bool) error {
+func printTopicResults(s *session, results []topicResult, create, dryRun bool) error {
 	if s.asJSON {
 		return writeJSON(s.out, nonNil(results))
 	}
@@ -111,6 +111,9 @@ func printTopicResults(s *session, results []topicResult, create bool) error {
 		t := newTable(s.out, "TOPIC", "ID", "PARTITIONS", "REPLICAS", "STATUS")
 		for _, r := range results {
 			status := "created"
+			if dryRun {
+				status = "OK (dry run)"
+			}
 			if r.Error != "" {
 				status = r.Error
 			}
@@ -391,7 +394,7 @@ func topicDeleteCmd(g *globals) *cobra.Command {
 				f.add(err)
 				results = append(results, topicResult{Topic: name, Error: errString(err)})
 			}
-			if err := printTopicResults(s, results, false); err != nil {
+			if err := printTopicResults(s, results, false, false); err != nil {
 				return err
 			}
 			return f.err()
@@ -431,7 +434,7 @@ func topicAddPartitionsCmd(g *globals) *cobra.Command {
 				}
 				results = append(results, res)
 			}
-			if err := printTopicResults(s, results, false); err != nil {
+			if err := printTopicResults(s, results, false, false); err != nil {
 				return err
 			}
 			return f.err()

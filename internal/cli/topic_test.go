@@ -19,6 +19,9 @@ func TestCLITopicLifecycle(t *testing.T) {
 	if !strings.Contains(r.stdout, "orders  -   -           -         TOPIC_ALREADY_EXISTS") {
 		t.Fatalf("create of an existing topic: stdout\n%s", r.stdout)
 	}
+	if out := b.ok("", "topic", "create", "dry", "--dry-run", "-p", "2"); !strings.Contains(out, "dry    -   2           1         OK (dry run)\n") {
+		t.Fatalf("create --dry-run:\n%s", out)
+	}
 	var created []topicResult
 	b.okJSON(&created, "", "topic", "create", "single", "--partitions", "1", "--replication-factor", "1")
 	if len(created) != 1 || created[0].Topic != "single" || created[0].Partitions != 1 || created[0].ReplicationFactor != 1 ||
