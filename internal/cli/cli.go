@@ -37,7 +37,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -312,10 +311,8 @@ func parseKeyValues(flag string, kvs []string) ([][2]string, error) {
 	return out, nil
 }
 
-// isUnknownTopic reports a topic the cluster does not have.
-func isUnknownTopic(err error) bool {
-	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
-}
+// errMissing is an item a response should have named and did not.
+var errMissing = errors.New("missing from the response")
 
 // int32List shows ids as "1,2,3" ("-" when empty).
 func int32List(ids []int32) string {

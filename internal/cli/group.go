@@ -125,7 +125,7 @@ committed offset; without a commit, end minus log start), with the total lag.`,
 			for _, name := range groups {
 				l, ok := lags[name]
 				if !ok {
-					err := fmt.Errorf("group %s: missing from the response", name)
+					err := fmt.Errorf("group %s: %w", name, errMissing)
 					f.add(err)
 					descs = append(descs, groupDescription{Group: name, Members: []groupMember{}, Offsets: []groupOffset{}, TopicLag: []groupTopicLag{}, Error: err.Error()})
 					continue
@@ -399,7 +399,7 @@ func requireEmptyGroup(s *session, adm *kadm.Client, group string) error {
 	}
 	dg, ok := dgs[group]
 	if !ok {
-		return fmt.Errorf("describe group %s: missing from the response", group)
+		return fmt.Errorf("describe group %s: %w", group, errMissing)
 	}
 	if errors.Is(dg.Err, kerr.GroupIDNotFound) {
 		return nil // DescribeGroups v6+ (KIP-1043): no such group yet, as Dead
@@ -443,7 +443,7 @@ func commitInChunks(s *session, adm *kadm.Client, group string, offsets kadm.Off
 			r, ok := resp.Lookup(o.Topic, o.Partition)
 			switch {
 			case !ok:
-				errs[key] = errors.New("commit: missing from the response")
+				errs[key] = fmt.Errorf("commit: %w", errMissing)
 			case r.Err != nil:
 				errs[key] = r.Err
 			}
@@ -475,7 +475,7 @@ func groupDeleteCmd(g *globals) *cobra.Command {
 				r, ok := resp[gname]
 				var err error
 				if !ok {
-					err = errors.New("missing from the response")
+					err = errMissing
 				} else {
 					err = r.Err
 				}
@@ -549,7 +549,7 @@ func groupOffsetDeleteCmd(g *globals) *cobra.Command {
 				for _, p := range tp.Partitions {
 					perr, ok := resp.Lookup(tp.Topic, p)
 					if !ok {
-						perr = errors.New("missing from the response")
+						perr = errMissing
 					}
 					results = append(results, result{Topic: tp.Topic, Partition: p, Error: errString(perr)})
 					if perr != nil {

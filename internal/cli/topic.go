@@ -75,24 +75,14 @@ func topicCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create topics: %w", err)
 			}
-			f := failures{what: "topics"}
-			var results []topicResult
-			for _, name := range names {
-				r, ok := resp[name]
-				if !ok {
-					f.add(fmt.Errorf("%s: missing from the response", name))
-					results = append(results, topicResult{Topic: name, Error: "missing from the response"})
-					continue
-				}
-				err := kafkaErr(r.Err, r.ErrMessage)
-				f.add(err)
-				results = append(results, topicResult{Topic: name, ID: topicID(r.ID), Partitions: r.NumPartitions,
-					ReplicationFactor: r.ReplicationFactor, Error: errString(err)})
-			}
+			results, failed := topicResults(names, resp, func(r kadm.CreateTopicResponse) error { return kafkaErr(r.Err, r.ErrMessage) },
+				func(res *topicResult, r kadm.CreateTopicResponse) {
+					res.ID, res.Partitions, res.ReplicationFactor = topicID(r.ID), r.NumPartitions, r.ReplicationFactor
+				})
 			if err := printTopicResults(s, results, true, dryRun); err != nil {
 				return err
 			}
-			return f.err()
+			return failed
 		}),
 	}
 	fl := cmd.Flags()
@@ -101,6 +91,31 @@ func topicCreateCmd(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
 	fl.BoolVar(&dryRun, "dry-run", false, "validate only (CreateTopics validate_only)")
 	return cmd
+}
+
+// topicResults makes one result per name from a per-topic response, with
+// fill adding what a success says, and the error of the failed ones.
+func topicResults[R any](names []string, resp map[string]R, errOf func(R) error, fill func(*topicResult, R)) ([]topicResult, error) {
+	f := failures{what: "topics"}
+	var results []topicResult
+	for _, name := range names {
+		res := topicResult{Topic: name}
+		r, ok := resp[name]
+		err := errMissing
+		if ok {
+			err = errOf(r)
+		}
+		if err == nil && fill != nil {
+			fill(&res, r)
+		}
+		res.Error = errString(err)
+		if err != nil {
+			err = fmt.Errorf("topic %s: %w", name, err)
+		}
+		f.add(err)
+		results = append(results, res)
+	}
+	return results, f.err()
 }
 
 func printTopicResults(s *session, results []topicResult, create, dryRun bool) error {
@@ -381,23 +396,11 @@ func topicDeleteCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("delete topics: %w", err)
 			}
-			f := failures{what: "topics"}
-			var results []topicResult
-			for _, name := range names {
-				r, ok := resp[name]
-				var err error
-				if !ok {
-					err = fmt.Errorf("missing from the response")
-				} else {
-					err = kafkaErr(r.Err, r.ErrMessage)
-				}
-				f.add(err)
-				results = append(results, topicResult{Topic: name, Error: errString(err)})
-			}
+			results, failed := topicResults(names, resp, func(r kadm.DeleteTopicResponse) error { return kafkaErr(r.Err, r.ErrMessage) }, nil)
 			if err := printTopicResults(s, results, false, false); err != nil {
 				return err
 			}
-			return f.err()
+			return failed
 		}),
 	}
 }
@@ -417,27 +420,12 @@ func topicAddPartitionsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create partitions: %w", err)
 			}
-			f := failures{what: "topics"}
-			var results []topicResult
-			for _, name := range names {
-				r, ok := resp[name]
-				var err error
-				if !ok {
-					err = fmt.Errorf("missing from the response")
-				} else {
-					err = kafkaErr(r.Err, r.ErrMessage)
-				}
-				f.add(err)
-				res := topicResult{Topic: name, Error: errString(err)}
-				if err == nil {
-					res.Added = num
-				}
-				results = append(results, res)
-			}
+			results, failed := topicResults(names, resp, func(r kadm.CreatePartitionsResponse) error { return kafkaErr(r.Err, r.ErrMessage) },
+				func(res *topicResult, _ kadm.CreatePartitionsResponse) { res.Added = num })
 			if err := printTopicResults(s, results, false, false); err != nil {
 				return err
 			}
-			return f.err()
+			return failed
 		}),
 	}
 	cmd.Flags().IntVarP(&num, "num", "n", 0, "partitions to add (required)")
@@ -528,7 +516,7 @@ past the high watermark), end (everything), or -N, +N, @TIME as for consume.`,
 					dr, ok := resp.Lookup(topic, p)
 					switch {
 					case !ok:
-						err = fmt.Errorf("missing from the response")
+						err = errMissing
 					case dr.Err != nil:
 						err = dr.Err
 					default:
