@@ -1,4 +1,6 @@
-// Command gregor runs a Kafka-compatible broker (gregor serve) and its tools.
+// Command gregor runs a Kafka-compatible broker (gregor serve) and its tools:
+// bench, and the Kafka client commands of internal/cli (topic, produce,
+// consume, group, cluster, config).
 package main
 
 import (
@@ -6,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gregor-dev/gregor/internal/cli"
 )
 
 func main() {
@@ -19,6 +23,7 @@ func main() {
 	root.SetVersionTemplate("gregor {{.Version}}\n")
 	root.AddCommand(serveCmd())
 	root.AddCommand(benchCmd())
+	cli.AddCommands(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "gregor:", err)
 		os.Exit(1)

@@ -101,7 +101,8 @@ func (a Acks) String() string {
 // MarshalText writes the flag form (0, 1, all).
 func (a Acks) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
-func (a Acks) kgo() kgo.Acks {
+// Kgo is the franz-go acks setting of a.
+func (a Acks) Kgo() kgo.Acks {
 	switch a {
 	case AcksNone:
 		return kgo.NoAck()
@@ -111,8 +112,9 @@ func (a Acks) kgo() kgo.Acks {
 	return kgo.AllISRAcks()
 }
 
-// compressionCodec maps a --compression name to its codec.
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
+// CompressionCodec maps a --compression name (none, gzip, snappy, lz4,
+// zstd) to its codec; gregor produce uses it too.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch strings.ToLower(name) {
 	case "", "none":
 		return kgo.NoCompression(), nil
@@ -220,7 +222,7 @@ func (c *ProduceConfig) validate() error {
 	if err := c.Common.validate(); err != nil {
 		return err
 	}
-	if _, err := compressionCodec(c.Compression); err != nil {
+	if _, err := CompressionCodec(c.Compression); err != nil {
 		return err
 	}
 	switch {
@@ -281,11 +283,11 @@ func (f *Fetch) withDefaults() {
 
 // producerOpts are the kgo options of one producer client.
 func (c *ProduceConfig) producerOpts() []kgo.Opt {
-	codec, _ := compressionCodec(c.Compression) // checked by validate
+	codec, _ := CompressionCodec(c.Compression) // checked by validate
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.DefaultProduceTopic(c.Topic),
-		kgo.RequiredAcks(c.Acks.kgo()),
+		kgo.RequiredAcks(c.Acks.Kgo()),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProducerLinger(c.Linger),
 		kgo.ProducerBatchMaxBytes(c.BatchBytes),
