@@ -23,15 +23,15 @@ func TestCLIClusterInfoAndHealth(t *testing.T) {
 		info.UnderReplicatedPartitions != 0 || info.OfflinePartitions != 0 {
 		t.Fatalf("cluster info: %+v", info)
 	}
-	// Gregor does not serve DescribeQuorum (API key 55) yet.
-	if q := info.Quorum; q.Supported || q.Error != "DescribeQuorum not supported by this cluster" || q.LeaderID != -1 ||
-		q.Voters == nil || len(q.Voters) != 0 {
+	// The one-voter metadata quorum, from DescribeQuorum.
+	if q := info.Quorum; !q.Supported || q.Error != "" || q.LeaderID != 1 || q.HighWatermark <= 0 ||
+		len(q.Voters) != 1 || q.Voters[0].ReplicaID != 1 || q.Voters[0].Lag != 0 || len(q.Observers) != 0 {
 		t.Fatalf("quorum: %+v", q)
 	}
 	text := b.ok("", "cluster", "info")
 	for _, want := range []string{"CLUSTER\n=======\nID          " + b.node.ClusterID() + "\nCONTROLLER  1\n",
 		"ID  HOST       PORT", "\n1*  127.0.0.1  ", "TOPICS            1\nPARTITIONS        4\nUNDER-REPLICATED  0\nOFFLINE           0\n",
-		"QUORUM\n======\nDescribeQuorum not supported by this cluster\n"} {
+		"QUORUM\n======\nLEADER          1\n", "ROLE    ID  LOG-END-OFFSET  LAG"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("cluster info lacks %q:\n%s", want, text)
 		}

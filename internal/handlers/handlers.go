@@ -37,6 +37,7 @@ type Handlers struct {
 	groups  *group.Coordinator
 	cluster Cluster
 	metrics *metrics.Metrics // nil: none
+	ready   <-chan struct{}
 
 	parkedFetches atomic.Int64 // see ParkedFetches
 }
@@ -67,6 +68,10 @@ type Config struct {
 	Advertised string
 	Logger     *slog.Logger
 	Metrics    *metrics.Metrics // nil: none
+	// Ready, when set, is closed once the node has caught up with the
+	// metadata log and registered: clients' requests wait for it (see
+	// Handle), brokers' controller requests do not.
+	Ready <-chan struct{}
 }
 
 // New returns the handlers of one broker.
@@ -85,7 +90,7 @@ func New(c Config) (*Handlers, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now, metrics: c.Metrics}
+	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now, metrics: c.Metrics, ready: c.Ready}
 	// The served versions: from the oldest that today's clients send (and
 	// that carry RecordBatch v2 where records are involved) to the newest
 	// kmsg knows. 56, 62, 63 and 67 are KRaft's broker-to-controller
@@ -139,13 +144,40 @@ func (h *Handlers) Versions(key int16) (min, max int16, ok bool) {
 }
 
 // Handle implements server.Handler.
+//
+// Until the node is ready a client's request waits (up to readyWait): a
+// restarted broker's metadata may not have caught up yet, and it would
+// answer with no brokers or no topics, as Kafka, which opens its listeners
+// only once caught up, never does. ApiVersions and the requests brokers
+// send to the controller are served at once: the quorum needs them to get
+// there.
 func (h *Handlers) Handle(ctx context.Context, r *server.Request) (kmsg.Response, error) {
 	a, ok := h.apis[r.Key]
 	if !ok {
 		return nil, fmt.Errorf("handlers: api key %d not served", r.Key)
 	}
+	if h.ready != nil && !beforeReady[r.Key] {
+		select {
+		case <-h.ready:
+		default:
+			t := time.NewTimer(readyWait)
+			select {
+			case <-h.ready:
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
 	return a.serve(ctx, r)
 }
+
+// beforeReady are the APIs served while the node is catching up.
+var beforeReady = map[int16]bool{18: true, 56: true, 62: true, 63: true, 67: true}
+
+// readyWait bounds how long a client's request waits for the node to be
+// ready; then it is answered with what the node has.
+const readyWait = 10 * time.Second
 
 // errCode maps an error from the broker's packages to a Kafka error code,
 // counting it. Unexpected errors are logged and answered

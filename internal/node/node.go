@@ -76,6 +76,10 @@ type Node struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	readyCh  chan struct{} // closed once the cluster membership is ready (or failed)
+	readyErr error         // valid after readyCh
+	cancel   context.CancelFunc
 }
 
 // Start brings a node up: it returns once the node serves requests (the
@@ -89,7 +93,7 @@ func Start(o Options) (n *Node, err error) {
 	if o.FS == nil {
 		o.FS = storage.OS
 	}
-	n = &Node{cfg: cfg, logger: o.Logger, fs: o.FS, serveCh: make(chan error, 1)}
+	n = &Node{cfg: cfg, logger: o.Logger, fs: o.FS, serveCh: make(chan error, 1), readyCh: make(chan struct{})}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -207,7 +211,14 @@ func Start(o Options) (n *Node, err error) {
 	}
 	cleanup = append(cleanup, n.groups.Close)
 	n.cl.SetGroupCoordinator(n.groups)
-	if n.h, err = handlers.New(handlers.Config{Broker: n.b, Cluster: n.cl, Groups: n.groups, Advertised: n.addr, Logger: o.Logger, Metrics: n.metrics}); err != nil {
+	readyCtx, cancelReady := context.WithCancel(context.Background())
+	n.cancel = cancelReady
+	cleanup = append(cleanup, cancelReady)
+	go func() {
+		n.readyErr = n.cl.WaitReady(readyCtx)
+		close(n.readyCh)
+	}()
+	if n.h, err = handlers.New(handlers.Config{Broker: n.b, Cluster: n.cl, Groups: n.groups, Advertised: n.addr, Logger: o.Logger, Metrics: n.metrics, Ready: n.readyCh}); err != nil {
 		return nil, err
 	}
 	scfg := server.Config{
@@ -232,8 +243,13 @@ func Start(o Options) (n *Node, err error) {
 // serves as a registered, unfenced broker; it then records the cluster id
 // in meta.properties (and retires a migrated topics.json).
 func (n *Node) WaitReady(ctx context.Context) error {
-	if err := n.cl.WaitReady(ctx); err != nil {
-		return err
+	select {
+	case <-n.readyCh:
+	case <-ctx.Done():
+		return fmt.Errorf("node: not ready: %w", ctx.Err())
+	}
+	if n.readyErr != nil {
+		return n.readyErr
 	}
 	id := n.cl.ClusterID()
 	if n.meta.ClusterID != id {
@@ -303,6 +319,7 @@ func (n *Node) Stop() error {
 
 func (n *Node) stop() error {
 	n.ready.Store(false)
+	n.cancel()
 	cctx, ccancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
 	if err := n.cl.Close(cctx); err != nil {
 		n.logger.Warn("leaving the metadata quorum", "err", err)
@@ -336,6 +353,7 @@ func (n *Node) Abort() {
 }
 
 func (n *Node) abort() {
+	n.cancel()
 	n.cl.Abort()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
