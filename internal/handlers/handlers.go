@@ -145,7 +145,8 @@ func (h *Handlers) Versions(key int16) (min, max int16, ok bool) {
 
 // Handle implements server.Handler.
 //
-// Until the node is ready a client's request waits (up to readyWait): a
+// Until the node is ready a client's request waits (up to readyWait, then
+// the connection is closed and the client tries another broker): a
 // restarted broker's metadata may not have caught up yet, and it would
 // answer with no brokers or no topics, as Kafka, which opens its listeners
 // only once caught up, never does. ApiVersions and the requests brokers
@@ -161,12 +162,16 @@ func (h *Handlers) Handle(ctx context.Context, r *server.Request) (kmsg.Response
 		case <-h.ready:
 		default:
 			t := time.NewTimer(readyWait)
+			defer t.Stop()
 			select {
 			case <-h.ready:
 			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: shutting down before this broker was ready", server.ErrCloseConnection)
 			case <-t.C:
+				// As a Kafka broker that has not opened its listener
+				// yet: the client goes to another broker.
+				return nil, fmt.Errorf("%w: this broker has not caught up with the metadata log yet", server.ErrCloseConnection)
 			}
-			t.Stop()
 		}
 	}
 	return a.serve(ctx, r)
@@ -176,8 +181,8 @@ func (h *Handlers) Handle(ctx context.Context, r *server.Request) (kmsg.Response
 var beforeReady = map[int16]bool{18: true, 56: true, 62: true, 63: true, 67: true}
 
 // readyWait bounds how long a client's request waits for the node to be
-// ready; then it is answered with what the node has.
-const readyWait = 10 * time.Second
+// ready.
+const readyWait = 5 * time.Second
 
 // errCode maps an error from the broker's packages to a Kafka error code,
 // counting it. Unexpected errors are logged and answered
