@@ -23,6 +23,7 @@ func main() {
 	root.SetVersionTemplate("gregor {{.Version}}\n")
 	root.AddCommand(serveCmd())
 	root.AddCommand(benchCmd())
+	root.AddCommand(readyCmd())
 	cli.AddCommands(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "gregor:", err)

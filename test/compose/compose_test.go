@@ -90,10 +90,15 @@ func TestComposeCluster(t *testing.T) {
 	if got := consumeLine(t, ctx, "users.notification", "after-kill"); !strings.HasPrefix(got, "Topic: users.notification Partition: 0 Offset: 0 Value: hello") {
 		t.Fatalf("after a node was killed, a new group read %q", got)
 	}
+	// The nodes still up stay healthy (their own /readyz).
+	out, err := exec.CommandContext(ctx, "docker", "inspect", "--format", "{{.Name}} {{.State.Health.Status}}", "gregor-1", "gregor-3").CombinedOutput()
+	if err != nil || strings.Count(string(out), " healthy") != 2 {
+		t.Fatalf("the surviving nodes after the kill: %v %s", err, out)
+	}
 }
 
 // waitHealthy waits for Docker to report every container healthy (the
-// compose file's healthcheck runs `gregor cluster health`).
+// compose file's healthcheck runs `gregor ready` against each node).
 func waitHealthy(t *testing.T, ctx context.Context, compose string) {
 	t.Helper()
 	testutil.EventuallyEvery(t, 3*time.Minute, 2*time.Second, func() error {
