@@ -32,7 +32,11 @@ func (h *Handlers) apiVersions(_ context.Context, r *server.Request, req *kmsg.A
 	}
 	keys := make([]int16, 0, len(h.apis))
 	for k := range h.apis {
-		keys = append(keys, k)
+		// The KRaft broker-to-controller requests are served on this
+		// listener, but, as a Kafka broker's listener, not advertised.
+		if !controllerAPIs[k] {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -44,3 +48,7 @@ func (h *Handlers) apiVersions(_ context.Context, r *server.Request, req *kmsg.A
 	resp.FinalizedFeaturesEpoch = -1
 	return resp, nil
 }
+
+// controllerAPIs are AlterPartition, BrokerRegistration, BrokerHeartbeat and
+// AllocateProducerIds: brokers send them to the quorum leader, clients never.
+var controllerAPIs = map[int16]bool{56: true, 62: true, 63: true, 67: true}
