@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -43,6 +44,18 @@ func topicPartitions(ctx context.Context, adm *kadm.Client, topic string) ([]int
 		return nil, fmt.Errorf("%w: %s has no partitions", ErrTopicMissing, topic)
 	}
 	return ids, nil
+}
+
+// EnsureTopic creates topic with the given partition count and replication
+// factor (-1: the broker's default) when it does not exist, and returns its
+// partition ids and whether it created it; an existing topic is used as it
+// is. gregor verify shares it with the benchmarks.
+func EnsureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, rf int16, logger *slog.Logger) ([]int32, bool, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	c := Common{Topic: topic, Partitions: partitions, ReplicationFactor: rf, Logger: logger}
+	return ensureTopic(ctx, adm, &c)
 }
 
 // ensureTopic creates the topic when it does not exist and returns its

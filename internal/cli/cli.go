@@ -1,5 +1,5 @@
 // Package cli is the Kafka admin and client tool behind `gregor topic`,
-// `produce`, `consume`, `group`, `cluster` and `config`: an rpk-style CLI
+// `produce`, `consume`, `group`, `cluster`, `config` and `verify`: an rpk-style CLI
 // built on franz-go (kgo, kadm, kmsg) that works against any Kafka broker.
 //
 // Invariants:
@@ -8,7 +8,8 @@
 //     Redpanda.
 //   - Every command writes its result to the command's stdout (tables, or
 //     JSON with --format json) and diagnostics to its stderr; a progress
-//     line is drawn on stderr only when stderr is a terminal.
+//     line is drawn on stderr only when stderr is a terminal (verify,
+//     which runs for a set time, prints one every second, --quiet aside).
 //   - Any failure, including one item of many (a topic of several, a record
 //     of a produced stream), ends the command with a non-nil error whose
 //     message carries the Kafka error name (kerr), after whatever output
@@ -57,10 +58,10 @@ const (
 )
 
 // AddCommands adds the client commands (topic, produce, consume, group,
-// cluster, config) to root. Each carries the global flags --brokers,
+// cluster, config, verify) to root. Each carries the global flags --brokers,
 // --format and --timeout.
 func AddCommands(root *cobra.Command) {
-	for _, build := range []func(*globals) *cobra.Command{topicCmd, produceCmd, consumeCmd, groupCmd, clusterCmd, configCmd} {
+	for _, build := range []func(*globals) *cobra.Command{topicCmd, produceCmd, consumeCmd, groupCmd, clusterCmd, configCmd, verifyCmd} {
 		g := &globals{}
 		c := build(g)
 		g.register(c)
