@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -290,6 +291,17 @@ func (c *conn) serve() {
 	defer st.releaseBuffers()
 	st.releaser, _ = c.s.handler.(FrameReleaser)
 	for c.serveRequest(st) {
+		// A client that pipelines requests never waits for input, and
+		// its connection would keep this goroutine running for whole
+		// scheduler time slices (10 ms), starving every connection
+		// waiting for a processor behind it. With the next request
+		// already here it yields instead: one request is one turn, and
+		// the connection goes to the back of the run queue, as each
+		// request goes to the back of the request queue all connections
+		// share in Kafka. A connection whose next read waits yields there.
+		if st.br != nil && st.br.Buffered() > 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
