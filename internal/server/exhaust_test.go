@@ -101,14 +101,89 @@ func (l latencies) percentile(p float64) time.Duration {
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
-// BenchmarkServerMetadataFlood runs flooding connections that send
-// Metadata (all topics) as fast as the broker answers, each with requests
-// pipelined, next to one franz-go producer at acks=1 producing one record
-// at a time; it reports the producer's latency percentiles and the flood's
-// rate. One op is one produced record.
+// flood opens conns connections to addr that each send all-topics
+// Metadata requests as fast as the socket takes them, pipelined, reading
+// the answers, until stop closes; answered counts the answers. It returns
+// once all connections are open; wg is done when they are closed.
+func flood(addr string, conns int, stop <-chan struct{}, answered *atomic.Int64, wg *sync.WaitGroup) error {
+	frame := metadataFrame(12, 1)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		wg.Add(2)
+		go func() { // writer
+			defer wg.Done()
+			defer c.Close()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(frame); err != nil {
+					return
+				}
+			}
+		}()
+		go func() { // reader
+			defer wg.Done()
+			var buf []byte
+			for {
+				var err error
+				if buf, err = readResponse(c, buf); err != nil {
+					return
+				}
+				answered.Add(1)
+			}
+		}()
+	}
+	return nil
+}
+
+// floodHelperEnv names the broker address for the child process of
+// BenchmarkServerMetadataFlood that floods it.
+const floodHelperEnv = "GREGOR_TEST_METADATA_FLOOD_TO"
+
+// TestServerMetadataFloodHelper is the flooding child process of
+// BenchmarkServerMetadataFlood (it does nothing run alone): it floods,
+// says "ready", answers each line on stdin with the answers counted so
+// far, and stops when stdin closes.
+func TestServerMetadataFloodHelper(t *testing.T) {
+	addr := os.Getenv(floodHelperEnv)
+	if addr == "" {
+		t.Skip("the child process of BenchmarkServerMetadataFlood")
+	}
+	var conns int
+	fmt.Sscan(os.Getenv(floodHelperEnv+"_N"), &conns)
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	if err := flood(addr, conns, stop, &answered, &wg); err != nil {
+		fmt.Println("error", err)
+		return
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		fmt.Println(answered.Load())
+	}
+	close(stop)
+}
+
+// BenchmarkServerMetadataFlood runs 64 connections that send Metadata (all
+// of 21 topics of 8 partitions) as fast as the broker answers, each with
+// requests pipelined, next to one franz-go producer at acks=1 producing one
+// record at a time, and reports the producer's latency percentiles, the
+// flood's rate and this process's peak RSS. One op is one produced record.
+// The flood runs in this process (its client goroutines compete with the
+// broker's for the same scheduler) or, closer to many separate clients, in
+// a child process.
 func BenchmarkServerMetadataFlood(b *testing.B) {
-	for _, flooders := range []int{0, 64} {
-		b.Run(fmt.Sprintf("flooders=%d", flooders), func(b *testing.B) {
+	for _, mode := range []string{"none", "in-process", "child-process"} {
+		b.Run("flood="+mode, func(b *testing.B) {
+			const flooders = 64
 			n := startNode(b)
 			var topics []string
 			for i := range 20 {
@@ -123,58 +198,59 @@ func BenchmarkServerMetadataFlood(b *testing.B) {
 			}
 
 			var answered atomic.Int64
+			count := func() int64 { return answered.Load() }
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
-			for range flooders {
-				c, err := net.Dial("tcp", n.Addr())
+			switch mode {
+			case "in-process":
+				if err := flood(n.Addr(), flooders, stop, &answered, &wg); err != nil {
+					b.Fatal(err)
+				}
+			case "child-process":
+				child := exec.Command(os.Args[0], "-test.run=^TestServerMetadataFloodHelper$")
+				child.Env = append(os.Environ(), floodHelperEnv+"="+n.Addr(), fmt.Sprintf("%s_N=%d", floodHelperEnv, flooders))
+				child.Stderr = os.Stderr
+				stdin, err := child.StdinPipe()
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer c.Close()
-				frame := metadataFrame(12, 1)
-				wg.Add(2)
-				go func() { // writer: as fast as the socket takes it
-					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						if _, err := c.Write(frame); err != nil {
-							return
-						}
+				stdout, err := child.StdoutPipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := child.Start(); err != nil {
+					b.Fatal(err)
+				}
+				defer func() { stdin.Close(); child.Wait() }()
+				lines := bufio.NewScanner(stdout)
+				if !lines.Scan() || lines.Text() != "ready" {
+					b.Fatalf("flooding child: %q %v", lines.Text(), lines.Err())
+				}
+				count = func() int64 {
+					fmt.Fprintln(stdin)
+					var v int64
+					if lines.Scan() {
+						fmt.Sscan(lines.Text(), &v)
 					}
-				}()
-				go func() { // reader
-					defer wg.Done()
-					var buf []byte
-					for {
-						var err error
-						if buf, err = readResponse(c, buf); err != nil {
-							return
-						}
-						answered.Add(1)
-					}
-				}()
+					return v
+				}
 			}
 			time.Sleep(200 * time.Millisecond) // let the flood build up
 			lat := make(latencies, 0, b.N)
-			before := answered.Load()
+			before := count()
 			start := time.Now()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
+			for b.Loop() {
 				t0 := time.Now()
 				if err := cl.ProduceSync(ctx, kgo.StringRecord("v")).FirstErr(); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t0))
 			}
-			b.StopTimer()
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(lat.percentile(0.50).Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat.percentile(0.99).Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(answered.Load()-before)/elapsed.Seconds(), "metadata/s")
+			b.ReportMetric(float64(count()-before)/elapsed.Seconds(), "metadata/s")
+			b.ReportMetric(float64(peakRSS(b)>>10), "peak-RSS-MiB")
 			close(stop)
 			n.Stop()
 			wg.Wait()
