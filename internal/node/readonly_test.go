@@ -69,6 +69,38 @@ func kafkaClient(t *testing.T, n *Node, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// storeRecords creates topic (one partition) and produces the records "0"
+// to count-1 to it; it returns the topic's id.
+func storeRecords(t *testing.T, n *Node, topic string, count int) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	created, err := kadm.NewClient(kafkaClient(t, n)).CreateTopic(ctx, 1, 1, nil, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := kafkaClient(t, n, kgo.DefaultProduceTopic(topic))
+	defer cl.Close()
+	for i := range count {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return created.ID
+}
+
+// checkStored consumes topic and fails the test unless it starts with the
+// records storeRecords produced.
+func checkStored(t *testing.T, n *Node, topic string, count int) {
+	t.Helper()
+	got := consumeAll(t, n, topic, count)
+	for i, v := range got[:count] {
+		if v != fmt.Sprint(i) {
+			t.Fatalf("record %d of %s is %q, want %d (all: %q)", i, topic, v, i, got)
+		}
+	}
+}
+
 // consumeAll reads topic from its start until want records arrived.
 func consumeAll(t *testing.T, n *Node, topic string, want int) []string {
 	t.Helper()
@@ -100,22 +132,13 @@ func TestNodeReadOnlyDiskTakesPartitionOffline(t *testing.T) {
 	n := startOn(t, dir, ffs, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(kafkaClient(t, n))
-	created, err := adm.CreateTopic(ctx, 1, 1, nil, "ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := kafkaClient(t, n, kgo.DefaultProduceTopic("ro"))
 	const stored = 20
-	for i := range stored {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	id := storeRecords(t, n, "ro", stored)
 
 	ffs.InjectError(storagetest.OpWrite, "*.log", 1, syscall.EROFS)
+	cl := kafkaClient(t, n)
 	for i := range 3 {
-		if err := produceRaw(ctx, cl, "ro", created.ID); !errors.Is(err, kerr.KafkaStorageError) {
+		if err := produceRaw(ctx, cl, "ro", id); !errors.Is(err, kerr.KafkaStorageError) {
 			t.Fatalf("produce %d on a read-only segment: %v, want KAFKA_STORAGE_ERROR", i, err)
 		}
 	}
@@ -137,12 +160,7 @@ func TestNodeReadOnlyDiskTakesPartitionOffline(t *testing.T) {
 
 	var logs2 lockedBuffer
 	n2 := startOn(t, dir, nil, &logs2)
-	got := consumeAll(t, n2, "ro", stored)
-	for i, v := range got[:stored] {
-		if v != fmt.Sprint(i) {
-			t.Fatalf("after the restart, record %d is %q, want %d (all: %q)", i, v, i, got)
-		}
-	}
+	checkStored(t, n2, "ro", stored)
 	cl2 := kafkaClient(t, n2, kgo.DefaultProduceTopic("ro"))
 	if err := cl2.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
 		t.Fatalf("produce after a restart on a healthy disk: %v", err)
@@ -178,19 +196,8 @@ func TestNodeUnopenableSegmentTakesPartitionOffline(t *testing.T) {
 	n := startOn(t, dir, nil, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(kafkaClient(t, n))
-	created, err := adm.CreateTopic(ctx, 1, 1, nil, "ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := kafkaClient(t, n, kgo.DefaultProduceTopic("ro"))
 	const stored = 20
-	for i := range stored {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cl.Close()
+	id := storeRecords(t, n, "ro", stored)
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +209,7 @@ func TestNodeUnopenableSegmentTakesPartitionOffline(t *testing.T) {
 	n2 := startOn(t, dir, ffs, &logs2)
 	cl2 := kafkaClient(t, n2)
 	for i := range 3 {
-		if err := produceRaw(ctx, cl2, "ro", created.ID); !errors.Is(err, kerr.KafkaStorageError) {
+		if err := produceRaw(ctx, cl2, "ro", id); !errors.Is(err, kerr.KafkaStorageError) {
 			t.Fatalf("produce %d to a partition whose segment cannot be opened: %v, want KAFKA_STORAGE_ERROR", i, err)
 		}
 	}
@@ -227,12 +234,7 @@ func TestNodeUnopenableSegmentTakesPartitionOffline(t *testing.T) {
 	}
 
 	n3 := startOn(t, dir, nil, &logs)
-	got := consumeAll(t, n3, "ro", stored)
-	for i, v := range got[:stored] {
-		if v != fmt.Sprint(i) {
-			t.Fatalf("after the restart, record %d is %q, want %d (all: %q)", i, v, i, got)
-		}
-	}
+	checkStored(t, n3, "ro", stored)
 	t.Logf("peak RSS (VmHWM): %s", vmHWM())
 }
 
@@ -299,17 +301,8 @@ func readOnlyAtStart(t *testing.T, segmentsOnly bool) {
 	n := startOn(t, dir, nil, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(kafkaClient(t, n)).CreateTopic(ctx, 1, 1, nil, "ro"); err != nil {
-		t.Fatal(err)
-	}
-	cl := kafkaClient(t, n, kgo.DefaultProduceTopic("ro"))
 	const stored = 20
-	for i := range stored {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord(fmt.Sprint(i))).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cl.Close()
+	storeRecords(t, n, "ro", stored)
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -366,12 +359,7 @@ func readOnlyAtStart(t *testing.T, segmentsOnly bool) {
 
 	setMode(t, dir, 0o644, 0o755)
 	n3 := startOn(t, dir, nil, &logs)
-	got := consumeAll(t, n3, "ro", stored)
-	for i, v := range got[:stored] {
-		if v != fmt.Sprint(i) {
-			t.Fatalf("after the read-only start, record %d is %q, want %d", i, v, i)
-		}
-	}
+	checkStored(t, n3, "ro", stored)
 }
 
 // setMode chmods every file under dir to file and every directory to dirMode.

@@ -142,6 +142,29 @@ func flood(addr string, conns int, stop <-chan struct{}, answered *atomic.Int64,
 	return nil
 }
 
+// startChild runs this test binary's test named test in a child process
+// with env added, until the test ends (stdin closes: the helper stops);
+// it returns the child's stdin and lines of its stdout.
+func startChild(tb testing.TB, test string, env ...string) (io.WriteCloser, *bufio.Scanner) {
+	tb.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	child.Env = append(os.Environ(), env...)
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { stdin.Close(); child.Wait() })
+	return stdin, bufio.NewScanner(stdout)
+}
+
 // floodHelperEnv names the broker address for the child process of
 // BenchmarkServerMetadataFlood that floods it.
 const floodHelperEnv = "GREGOR_TEST_METADATA_FLOOD_TO"
@@ -207,22 +230,8 @@ func BenchmarkServerMetadataFlood(b *testing.B) {
 					b.Fatal(err)
 				}
 			case "child-process":
-				child := exec.Command(os.Args[0], "-test.run=^TestServerMetadataFloodHelper$")
-				child.Env = append(os.Environ(), floodHelperEnv+"="+n.Addr(), fmt.Sprintf("%s_N=%d", floodHelperEnv, flooders))
-				child.Stderr = os.Stderr
-				stdin, err := child.StdinPipe()
-				if err != nil {
-					b.Fatal(err)
-				}
-				stdout, err := child.StdoutPipe()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := child.Start(); err != nil {
-					b.Fatal(err)
-				}
-				defer func() { stdin.Close(); child.Wait() }()
-				lines := bufio.NewScanner(stdout)
+				stdin, lines := startChild(b, "TestServerMetadataFloodHelper",
+					floodHelperEnv+"="+n.Addr(), fmt.Sprintf("%s_N=%d", floodHelperEnv, flooders))
 				if !lines.Scan() || lines.Text() != "ready" {
 					b.Fatalf("flooding child: %q %v", lines.Text(), lines.Err())
 				}
@@ -383,22 +392,8 @@ func TestServerTenThousandIdleConnections(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	child := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServerIdleConnectionsHelper$", "-test.v")
-	child.Env = append(os.Environ(), idleHelperEnv+"="+n.Addr(), fmt.Sprintf("%s_N=%d", idleHelperEnv, conns))
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); child.Wait() })
-	lines := bufio.NewScanner(stdout)
+	stdin, lines := startChild(t, "TestServerIdleConnectionsHelper",
+		idleHelperEnv+"="+n.Addr(), fmt.Sprintf("%s_N=%d", idleHelperEnv, conns))
 	expect := func(want string) {
 		t.Helper()
 		for lines.Scan() {
