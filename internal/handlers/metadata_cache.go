@@ -10,10 +10,13 @@ import (
 	"github.com/gregor-dev/gregor/internal/protocol"
 )
 
-// metadataCacheEntries bounds the answers kept for one image: clients ask
-// for all topics or for the few they use, so a few shapes cover them; a
-// request of a shape beyond the bound is answered uncached.
-const metadataCacheEntries = 256
+// The answers kept for one image are bounded in number and in bytes:
+// clients ask for all topics or for the few they use, so a few shapes cover
+// them; a request beyond either bound is answered uncached.
+const (
+	metadataCacheEntries = 256
+	metadataCacheBytes   = 16 << 20
+)
 
 // metadataCache keeps encoded Metadata answers. An answer is a function of
 // the metadata image (immutable; a change publishes a new one), the
@@ -26,6 +29,7 @@ type metadataCache struct {
 	controllerID int32
 	clusterID    string
 	entries      map[string]*protocol.Encoded
+	bytes        int // of the entries' keys and bodies
 }
 
 // get returns the answer to the request shape key as of img, nil if none
@@ -46,10 +50,12 @@ func (c *metadataCache) put(img *controller.Image, controllerID int32, clusterID
 	defer c.mu.Unlock()
 	if c.img != img || c.controllerID != controllerID || c.clusterID != clusterID {
 		c.img, c.controllerID, c.clusterID = img, controllerID, clusterID
-		c.entries = make(map[string]*protocol.Encoded)
+		c.entries, c.bytes = make(map[string]*protocol.Encoded), 0
 	}
-	if len(c.entries) < metadataCacheEntries {
+	size := len(key) + len(e.Body)
+	if _, ok := c.entries[key]; !ok && len(c.entries) < metadataCacheEntries && c.bytes+size <= metadataCacheBytes {
 		c.entries[key] = e
+		c.bytes += size
 	}
 }
 

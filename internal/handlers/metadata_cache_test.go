@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,6 +36,29 @@ func TestHandlersMetadataCacheFollowsTheImage(t *testing.T) {
 	c.put(img2, 1, "c", key, protocol.NewEncoded(req.ResponseKind()))
 	if c.get(img1, 1, "c", key) != nil {
 		t.Error("an answer of the previous image survived a newer image's put")
+	}
+}
+
+// TestHandlersMetadataCacheBounded: the cache keeps at most
+// metadataCacheEntries answers and metadataCacheBytes bytes per image.
+func TestHandlersMetadataCacheBounded(t *testing.T) {
+	var c metadataCache
+	img := controller.NewImage()
+	req := kmsg.NewPtrMetadataRequest()
+	small := &protocol.Encoded{Response: req.ResponseKind(), Body: make([]byte, 10)}
+	for i := range metadataCacheEntries + 10 {
+		c.put(img, 1, "c", fmt.Sprint(i), small)
+	}
+	if len(c.entries) != metadataCacheEntries {
+		t.Errorf("%d entries cached, want the bound %d", len(c.entries), metadataCacheEntries)
+	}
+	c = metadataCache{}
+	big := &protocol.Encoded{Response: req.ResponseKind(), Body: make([]byte, metadataCacheBytes/3)}
+	for i := range 5 {
+		c.put(img, 1, "c", fmt.Sprint(i), big)
+	}
+	if c.bytes > metadataCacheBytes || len(c.entries) != 2 {
+		t.Errorf("%d entries of %d bytes cached, want 2 within %d", len(c.entries), c.bytes, metadataCacheBytes)
 	}
 }
 
