@@ -50,8 +50,11 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 		t = &Topic{Name: s.Name, ID: s.ID, conf: config.NewTopic(b.cfg, s.Configs)}
 		t.appendCfg.Store(appendConfig(t.conf))
 	}
-	cur := b.Partitions(t)
+	b.mu.RLock()
+	cur, offline := t.parts, maps.Clone(t.offline)
+	b.mu.RUnlock()
 	opened := map[int32]*partition.Partition{}
+	failed := map[int32]error{}
 	var gone []*partition.Partition
 	var errs []error
 	for i := int32(0); i < s.Partitions; i++ {
@@ -60,15 +63,21 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 			have = cur[i]
 		}
 		switch local := s.Local(i); {
-		case local && have == nil:
+		case local && have == nil && offline[i] == nil:
 			p, err := b.openPartition(t, i, s.Configs)
 			if err != nil {
-				errs = append(errs, err)
+				failed[i] = err
+				errs = append(errs, fmt.Errorf("offline until a restart: %w", err))
 				continue
 			}
 			opened[i] = p
-		case !local && have != nil:
-			gone = append(gone, have)
+		case !local:
+			if offline[i] != nil {
+				failed[i] = nil // not ours any more
+			}
+			if have != nil {
+				gone = append(gone, have)
+			}
 		}
 	}
 	b.mu.Lock()
@@ -90,6 +99,16 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 		parts[p.Index] = nil
 	}
 	t.parts = parts
+	for i, err := range failed {
+		if err == nil {
+			delete(t.offline, i)
+			continue
+		}
+		if t.offline == nil {
+			t.offline = map[int32]error{}
+		}
+		t.offline[i] = err
+	}
 	if ok && !maps.Equal(t.conf.Overrides(), s.Configs) {
 		t.conf = config.NewTopic(b.cfg, s.Configs)
 		b.applyTopicConfigLocked(t)

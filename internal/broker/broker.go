@@ -65,7 +65,11 @@ type Topic struct {
 	Name string
 	ID   TopicID
 
-	parts     []*partition.Partition // nil where this broker holds no replica
+	parts []*partition.Partition // nil where this broker holds no replica
+	// offline are the replicas of this broker whose log failed to open,
+	// with the error: offline until a restart, as the partitions of a
+	// failed log directory in Kafka. Guarded by Broker.mu, as parts.
+	offline   map[int32]error
 	conf      *config.Topic
 	appendCfg atomic.Pointer[partition.AppendConfig]
 }
@@ -296,6 +300,9 @@ func (b *Broker) PartitionOf(t *Topic, index int32) (*partition.Partition, error
 		return nil, ErrUnknownTopic
 	}
 	if t.parts[index] == nil {
+		if err := t.offline[index]; err != nil {
+			return nil, fmt.Errorf("%w: offline: %w", partition.ErrStorage, err)
+		}
 		return nil, ErrNotHosted
 	}
 	return t.parts[index], nil

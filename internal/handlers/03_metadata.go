@@ -9,7 +9,9 @@ package handlers
 // topic ids, and v12 lookup by topic id; v13 a top-level error code.
 //
 // Brokers, topics and partitions come from the committed metadata image
-// this broker has applied (a single broker's too).
+// this broker has applied (a single broker's too). Answers are encoded once
+// per image, controller and request shape (metadata_cache.go), so that a
+// flood of Metadata requests costs little more than their framing.
 
 import (
 	"context"
@@ -20,12 +22,30 @@ import (
 
 	"github.com/gregor-dev/gregor/internal/broker"
 	"github.com/gregor-dev/gregor/internal/controller"
+	"github.com/gregor-dev/gregor/internal/protocol"
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
 func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	img, controllerID, clusterID := h.cluster.Image(), h.cluster.ControllerID(), h.cluster.ClusterID()
+	key := metadataCacheKey(req)
+	if e := h.metadataCache.get(img, controllerID, clusterID, key); e != nil {
+		return e, nil
+	}
+	resp, cacheable := h.buildMetadata(req, img, controllerID, clusterID)
+	if !cacheable {
+		return resp, nil
+	}
+	e := protocol.NewEncoded(resp)
+	h.metadataCache.put(img, controllerID, clusterID, key, e)
+	return e, nil
+}
+
+// buildMetadata answers req from img; cacheable is false if the answer
+// depends on more than img and req (a topic was auto-created, or asked to
+// be).
+func (h *Handlers) buildMetadata(req *kmsg.MetadataRequest, img *controller.Image, controllerID int32, clusterID string) (_ *kmsg.MetadataResponse, cacheable bool) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	img := h.cluster.Image()
 	for _, b := range h.clusterBrokers(img) {
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
@@ -35,8 +55,7 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 		}
 		resp.Brokers = append(resp.Brokers, rb)
 	}
-	resp.ControllerID = h.cluster.ControllerID()
-	clusterID := h.cluster.ClusterID()
+	resp.ControllerID = controllerID
 	resp.ClusterID = &clusterID
 	resp.AuthorizedOperations = operationsOmitted
 	if req.IncludeClusterAuthorizedOperations {
@@ -48,8 +67,9 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 		for _, name := range img.TopicNames() {
 			resp.Topics = append(resp.Topics, h.metadataTopic(req, img, img.Topics[name]))
 		}
-		return resp, nil
+		return resp, true
 	}
+	cacheable = true
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		var (
@@ -77,6 +97,7 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 			case !autoCreate || broker.IsInternalTopic(*rt.Topic):
 				err = broker.ErrUnknownTopic
 			default:
+				cacheable = false
 				_, err = h.b.AutoCreateTopic(*rt.Topic)
 				if err == nil {
 					img = h.cluster.Image()
@@ -99,7 +120,7 @@ func (h *Handlers) metadata(_ context.Context, _ *server.Request, req *kmsg.Meta
 		}
 		resp.Topics = append(resp.Topics, h.metadataTopic(req, img, t))
 	}
-	return resp, nil
+	return resp, cacheable
 }
 
 func (h *Handlers) metadataTopic(req *kmsg.MetadataRequest, img *controller.Image, t *controller.Topic) kmsg.MetadataResponseTopic {

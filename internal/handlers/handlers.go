@@ -40,6 +40,7 @@ type Handlers struct {
 	ready   <-chan struct{}
 
 	parkedFetches atomic.Int64 // see ParkedFetches
+	metadataCache metadataCache
 }
 
 type api struct {

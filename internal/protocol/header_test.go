@@ -245,3 +245,17 @@ func TestProtocolResponseHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocolEncodedFramesAsItsResponse: a response encoded ahead frames
+// exactly as the response itself, header flexibility included.
+func TestProtocolEncodedFramesAsItsResponse(t *testing.T) {
+	for _, v := range []int16{0, 8, 9, 12} {
+		resp := kmsg.NewPtrMetadataResponse()
+		resp.SetVersion(v)
+		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: 1, Host: "h", Port: 9092})
+		want := AppendResponse(nil, 7, resp)
+		if got := AppendResponse(nil, 7, NewEncoded(resp)); !bytes.Equal(got, want) {
+			t.Errorf("v%d: encoded frame\n%x\nwant\n%x", v, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -85,4 +86,34 @@ func TestServerTrickledRequestIsClosed(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestServerIdleConnectionIsClosed: a connection idle between requests for
+// connections.max.idle.ms is closed (it waits reading the socket itself,
+// its buffers given back), and one that keeps asking stays open.
+func TestServerIdleConnectionIsClosed(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(ln, Config{MaxRequestSize: 1 << 20, IdleTimeout: idle,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, echoHandler{started: make(chan struct{})})
+	go s.Serve()
+	defer shutdown(t, s)
+	quiet, busy := dialHello(t, s), dialHello(t, s)
+	start := time.Now()
+	for time.Since(start) < 3*idle {
+		if _, err := busy.Write(apiVersionsFrame(2)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readFrame(busy); err != nil {
+			t.Fatalf("a connection asking every %v was closed: %v", idle/4, err)
+		}
+		time.Sleep(idle / 4)
+	}
+	quiet.SetReadDeadline(time.Now().Add(10 * idle))
+	if _, err := quiet.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection idle for %v is still open (err %v)", time.Since(start), err)
+	}
 }

@@ -28,6 +28,15 @@
 //     Kafka closes connections idle for connections.max.idle.ms; a request
 //     that never completes is no activity either. Between requests the
 //     same timeout closes an idle connection.
+//   - A connection waiting for its next request holds no buffers: its read
+//     buffer and response buffer go back to pools, so that an idle
+//     connection costs its goroutine and socket (about 5 KiB), not 64 KiB.
+//
+// Fairness: one request of a connection is served at a time, in order, and
+// a connection whose next request has already arrived (a client
+// pipelining) yields the processor after each request, so that a few
+// greedy connections cannot hold the processors for whole scheduler time
+// slices while the others wait.
 package server
 
 import (

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -211,12 +212,70 @@ func (c *conn) setBusy() bool {
 
 // connState is what a connection keeps from one request to the next.
 type connState struct {
-	br       *bufio.Reader
+	br       *bufio.Reader // nil while idle: see readFirstByte
 	log      *slog.Logger
 	releaser FrameReleaser
-	out      []byte  // response encoding buffer
+	out      []byte  // response encoding buffer, nil while idle
 	sizeBuf  [4]byte // a frame's size prefix
 	parsed   bool    // a request of this connection parsed
+}
+
+// Connections borrow their read buffer and response buffer while they
+// serve a request and give them back when they wait for the next one, so
+// that an idle connection costs its goroutine and socket, not 64 KiB or
+// more of buffers: a broker holds thousands of mostly idle connections.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	outPool    sync.Pool // of *[]byte
+)
+
+// maxPooledOut is the largest response buffer kept for reuse: a large
+// fetch response's buffer is left to the garbage collector.
+const maxPooledOut = 1 << 20
+
+// readFirstByte waits for the first byte of the next request. With nothing
+// buffered the connection waits holding no buffers (see readerPool) and
+// borrows them again once a byte arrived.
+func (st *connState) readFirstByte(nc net.Conn) (byte, error) {
+	if st.br != nil && st.br.Buffered() > 0 {
+		return st.br.ReadByte()
+	}
+	st.releaseBuffers()
+	for {
+		n, err := nc.Read(st.sizeBuf[:1])
+		if n == 1 {
+			st.br = readerPool.Get().(*bufio.Reader)
+			st.br.Reset(nc)
+			return st.sizeBuf[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// outBuf is the response buffer, borrowed if the connection has none.
+func (st *connState) outBuf() []byte {
+	if st.out == nil {
+		if b, ok := outPool.Get().(*[]byte); ok {
+			st.out = *b
+		}
+	}
+	return st.out[:0]
+}
+
+// releaseBuffers gives the connection's buffers back to their pools.
+func (st *connState) releaseBuffers() {
+	if st.br != nil {
+		st.br.Reset(nil)
+		readerPool.Put(st.br)
+		st.br = nil
+	}
+	if st.out != nil && cap(st.out) <= maxPooledOut {
+		b := st.out[:0]
+		outPool.Put(&b)
+	}
+	st.out = nil
 }
 
 func (c *conn) serve() {
@@ -228,9 +287,21 @@ func (c *conn) serve() {
 		c.s.mu.Unlock()
 		c.s.wg.Done()
 	}()
-	st := &connState{br: bufio.NewReaderSize(c.nc, 64<<10), log: c.s.logger.With("remote", c.remote.String())}
+	st := &connState{log: c.s.logger.With("remote", c.remote.String())}
+	defer st.releaseBuffers()
 	st.releaser, _ = c.s.handler.(FrameReleaser)
 	for c.serveRequest(st) {
+		// A client that pipelines requests never waits for input, and
+		// its connection would keep this goroutine running for whole
+		// scheduler time slices (10 ms), starving every connection
+		// waiting for a processor behind it. With the next request
+		// already here it yields instead: one request is one turn, and
+		// the connection goes to the back of the run queue, as each
+		// request goes to the back of the request queue all connections
+		// share in Kafka. A connection whose next read waits yields there.
+		if st.br != nil && st.br.Buffered() > 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -241,7 +312,7 @@ func (c *conn) serveRequest(st *connState) bool {
 	if !c.waitForRequest() {
 		return false
 	}
-	first, err := st.br.ReadByte()
+	first, err := st.readFirstByte(c.nc)
 	if err != nil {
 		if !errors.Is(err, io.EOF) && !c.closingNow() {
 			log.Debug("connection closed while waiting for a request", "err", err)
@@ -303,16 +374,16 @@ func (c *conn) serveRequest(st *connState) bool {
 	release := st.releaser != nil && st.releaser.ReleasesFrame(req.Key)
 	if resp != nil {
 		if s, ok := resp.(Streamer); ok {
-			st.out, err = protocol.WriteStream(c.nc, st.out, req.CorrelationID, protocol.ResponseHeaderFlexible(resp), s)
+			st.out, err = protocol.WriteStream(c.nc, st.outBuf(), req.CorrelationID, protocol.ResponseHeaderFlexible(resp), s)
 		} else {
-			st.out = AppendResponse(st.out[:0], req, resp)
+			st.out = AppendResponse(st.outBuf(), req, resp)
 			_, err = c.nc.Write(st.out)
 		}
 		if err != nil {
 			log.Debug("closing connection: write failed", "err", err)
 			return false
 		}
-		if cap(st.out) > 1<<20 {
+		if cap(st.out) > maxPooledOut {
 			st.out = nil // do not pin a large fetch response's buffer
 		}
 	}
