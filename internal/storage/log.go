@@ -117,8 +117,11 @@ type Log struct {
 	// are refused until one succeeds (see nospace.go). Not sticky.
 	noSpace   atomic.Pointer[error]
 	noSpaceAt int64 // unix ms of the last ENOSPC; guarded by mu
-	closed    atomic.Bool
-	epochs    epochCache
+	// damage: ranges the scrubber found damaged, ascending; replaced
+	// under mu, read lock-free (see scrub.go).
+	damage atomic.Pointer[[]Damage]
+	closed atomic.Bool
+	epochs epochCache
 	// epochWrite serialises writes of the epoch checkpoint (lock order:
 	// Log.mu, then flushState.mu, then epochWrite). epochsDirty: the
 	// cache has entries the checkpoint lacks; see markEpochsDirty.
@@ -498,6 +501,13 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 	}
 	leo := l.leo.Load()
 	maxOffset = min(maxOffset, leo)
+	if offset < maxOffset {
+		limit, err := l.damagedRead(offset)
+		if err != nil {
+			return empty, err
+		}
+		maxOffset = min(maxOffset, limit)
+	}
 	for {
 		segs := l.segments()
 		if start := l.start.Load(); offset < start || offset > leo {
