@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -118,4 +121,32 @@ func TestStorageScrubLostFramingFencesSegmentTail(t *testing.T) {
 		t.Fatalf("read in the damaged tail: %v", err)
 	}
 	equalBatches(t, readAll(t, l, segEnd), want[segEnd/2:])
+}
+
+// Recovery after a crash that finds a damaged batch below the log end cuts
+// it and what follows, and says at ERROR exactly which offsets it cut and
+// how many records they held.
+func TestStorageRecoveryReportsLostOffsets(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(newClock())
+	o.SegmentBytes = 1 << 20
+	l := mustOpen(t, OS, dir, o)
+	want := appendBatches(t, l, 10, 2, 50, seqTs)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	crash(l)
+	seg := segmentFiles(t, dir, logSuffix)[0]
+	bounds := batchBounds(t, seg)
+	rotByte(t, seg, bounds[4]+40)
+	var logs bytes.Buffer
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	l = mustOpen(t, OS, dir, o)
+	equalBatches(t, readAll(t, l, 0), want[:4])
+	out := logs.String()
+	for _, w := range []string{"level=ERROR", "LOST", "fromOffset=8", "toOffset=19", "offsets=12", "records=12", "batches=6"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("no %q in the recovery log:\n%s", w, out)
+		}
+	}
 }
