@@ -495,6 +495,10 @@ func validateReplicaBatches(batches []byte) error {
 func (p *Partition) TruncateTo(offset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.truncateToLocked(offset)
+}
+
+func (p *Partition) truncateToLocked(offset int64) error {
 	if p.closed {
 		return ErrClosed
 	}

@@ -91,12 +91,14 @@ func (p *Partition) otherInSync() bool {
 // (returns false) while this broker is still in the committed ISR, or is
 // not a follower; see the comment at the top of this file.
 func (p *Partition) RepairTruncate() (from int64, done bool, err error) {
+	p.mu.Lock() // no role or ISR change between the check and the truncation
+	defer p.mu.Unlock()
 	from, ok := p.DamagedFrom()
 	if !ok || p.role.Load() != roleFollower || p.InISR() {
 		return from, false, nil
 	}
 	leo := p.log.EndOffset()
-	if err := p.TruncateTo(from); err != nil {
+	if err := p.truncateToLocked(from); err != nil {
 		return from, false, err
 	}
 	p.logger.Error("storage: truncated a damaged replica to refetch it from the leader", "topic", p.Topic, "partition", p.Index,
