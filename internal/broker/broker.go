@@ -2,7 +2,7 @@
 // opens (recovering) and closes their logs as the committed metadata says,
 // applies topic and dynamic broker configs, hands out producer ids from
 // blocks the controller reserves, and runs the periodic flush, checkpoint
-// and retention task and the log cleaner.
+// and retention task, the log cleaner and the scrubber.
 //
 // The broker decides nothing about the cluster's metadata: topics, their
 // partitions, configs and replica placement live in the metadata log.
@@ -101,16 +101,20 @@ type Options struct {
 	Logger *slog.Logger
 	// OnFlush is told the duration of every partition log fsync.
 	OnFlush func(time.Duration)
+	// OnDamage is told how many damaged ranges a scrub pass found in a
+	// partition's log (see scrubber.go).
+	OnDamage func(topic string, partition int32, found int)
 }
 
 // Broker is the state of one broker. Safe for concurrent use.
 type Broker struct {
-	cfg     *config.Broker
-	fs      storage.FS
-	dataDir string
-	now     func() time.Time
-	logger  *slog.Logger
-	onFlush func(time.Duration)
+	cfg      *config.Broker
+	fs       storage.FS
+	dataDir  string
+	now      func() time.Time
+	logger   *slog.Logger
+	onFlush  func(time.Duration)
+	onDamage func(topic string, partition int32, found int)
 
 	mu                sync.RWMutex
 	topics            map[string]*Topic
@@ -121,7 +125,8 @@ type Broker struct {
 
 	pids producerIDs
 
-	cleaner *cleaner // compaction; see cleaner.go
+	cleaner  *cleaner  // compaction; see cleaner.go
+	scrubber *scrubber // checks data at rest; see scrubber.go
 
 	stop chan struct{}
 	done chan struct{}
@@ -140,18 +145,20 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 		o.Logger = slog.Default()
 	}
 	b := &Broker{
-		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger, onFlush: o.OnFlush,
+		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger, onFlush: o.OnFlush, onDamage: o.OnDamage,
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	b.pids.init(b)
 	b.cleaner = newCleaner(b)
+	b.scrubber = newScrubber(b)
 	if err := b.fs.MkdirAll(b.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
 	b.removeDeletedDirs()
 	go b.background()
 	b.cleaner.start()
+	b.scrubber.start()
 	return b, nil
 }
 
@@ -419,6 +426,7 @@ func (b *Broker) Close() error {
 	close(b.stop)
 	<-b.done
 	b.cleaner.stop()
+	b.scrubber.stop()
 	return b.closeAll()
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,40 @@ func TestBrokerWriteErrorIsSticky(t *testing.T) {
 	}
 	if _, err := appendOne(t, b, "w", 0); !errors.Is(err, storage.ErrStorage) {
 		t.Fatalf("the partition accepted a write after a failed one: %v", err)
+	}
+}
+
+// A full disk is not sticky: the append is refused with a storage error
+// (KAFKA_STORAGE_ERROR), and once the file system takes writes again the
+// partition appends at the next offset, without a restart.
+func TestBrokerNoSpaceResumesWithoutRestart(t *testing.T) {
+	ffs := storagetest.NewFaultFS(storage.OS)
+	b := openBroker(t, t.TempDir(), ffs)
+	defer b.Close()
+	if _, _, err := b.CreateTopic(TopicSpec{Name: "w", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	first, err := appendOne(t, b, "w", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ffs.InjectError(storagetest.OpWrite, "*.log", 1, syscall.ENOSPC)
+	if _, err := appendOne(t, b, "w", 0); !errors.Is(err, storage.ErrStorage) || !errors.Is(err, storage.ErrNoSpace) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := appendOne(t, b, "w", 0)
+		if err == nil {
+			if res.BaseOffset != first.BaseOffset+2 {
+				t.Fatalf("resumed at offset %d, want %d", res.BaseOffset, first.BaseOffset+2)
+			}
+			break
+		}
+		if !errors.Is(err, storage.ErrNoSpace) || time.Now().After(deadline) {
+			t.Fatalf("append after space came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -220,6 +220,11 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 		}
 	default:
 		err = p.BecomeFollower(want.leaderEpoch, want.leader)
+		if err == nil {
+			// A damaged follower truncates only once out of the ISR
+			// (partition/scrub.go): it needs to know the ISR.
+			p.SetISR(want.isr)
+		}
 		if err == nil && want.leader >= 0 {
 			n.repl.Follow(key.topic, key.index, p, want.leader, want.leaderEpoch)
 		} else {

@@ -343,7 +343,7 @@ func AlterISR(img *Image, brokerID int32, brokerEpoch int64, topic string, index
 		return nil, p, ErrInvalidUpdateVersion
 	}
 	if !slices.Contains(isr, brokerID) {
-		return nil, p, fmt.Errorf("%w: the leader %d must stay in the ISR", ErrIneligibleReplica, brokerID)
+		return resign(img, topic, index, p, brokerID, isr)
 	}
 	for _, r := range isr {
 		if !p.IsReplica(r) {
@@ -356,6 +356,29 @@ func AlterISR(img *Image, brokerID int32, brokerEpoch int64, topic string, index
 	next := p.clone()
 	// Keep replica order in the ISR, so that answers are stable.
 	next.ISR = slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return !slices.Contains(isr, r) })
+	rec := change(topic, int(index), p, next)
+	return &rec, *rec.State, nil
+}
+
+// resign is AlterISR for an ISR without its leader: the leader gives up
+// leadership (it found damaged batches at rest, see
+// internal/partition/scrub.go) to a replica of the rest of the ISR, which
+// must be non-empty, a subset of the current ISR (they hold every
+// committed record) and live. The new leader is elected from it at a new
+// leader epoch; the old one leaves the ISR and, as a follower, repairs its
+// log from the new leader.
+func resign(img *Image, topic string, index int32, p Partition, brokerID int32, isr []int32) (*Record, Partition, error) {
+	for _, r := range isr {
+		if !p.InISR(r) {
+			return nil, p, fmt.Errorf("%w: %d is not in the ISR the leader %d resigns to", ErrIneligibleReplica, r, brokerID)
+		}
+	}
+	next := p.clone()
+	next.ISR = slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return !slices.Contains(isr, r) })
+	next.Leader, _ = electLeader(img, &next, false, brokerID)
+	if len(next.ISR) == 0 || next.Leader < 0 {
+		return nil, p, fmt.Errorf("%w: the leader %d must stay in the ISR: no other live in-sync replica", ErrIneligibleReplica, brokerID)
+	}
 	rec := change(topic, int(index), p, next)
 	return &rec, *rec.State, nil
 }

@@ -353,7 +353,6 @@ func TestControllerAlterISR(t *testing.T) {
 		{name: "future leader epoch", req: req{1, 1, "t", 0, 6, 7, ids(1, 2), ErrFencedLeaderEpoch}},
 		{name: "stale partition epoch", req: req{1, 1, "t", 0, 5, 6, ids(1, 2), ErrInvalidUpdateVersion}},
 		{name: "future partition epoch", req: req{1, 1, "t", 0, 5, 8, ids(1, 2), ErrInvalidUpdateVersion}},
-		{name: "leader left out", req: req{1, 1, "t", 0, 5, 7, ids(2, 3), ErrIneligibleReplica}},
 		{name: "empty ISR", req: req{1, 1, "t", 0, 5, 7, nil, ErrIneligibleReplica}},
 		{name: "not a replica", req: req{1, 1, "t", 0, 5, 7, ids(1, 2, 6), ErrIneligibleReplica}},
 		{name: "adding a fenced replica", req: req{1, 1, "t", 1, 5, 7, ids(1, 4), ErrIneligibleReplica}},
@@ -391,6 +390,37 @@ func TestControllerAlterISR(t *testing.T) {
 				t.Fatalf("retry: %+v, %v", rec, err)
 			}
 		})
+	}
+}
+
+// An ISR without the leader is its resignation (a leader with damage at
+// rest): a new leader from that ISR, at a new leader epoch, the old one out.
+func TestControllerAlterISRResignation(t *testing.T) {
+	img := build(t, concat(regRecs(6), []Record{
+		fenceRec(4),
+		topicRec("t", part(1, ids(1, 2, 3), ids(1, 2, 3)), part(1, ids(1, 4), ids(1, 4))),
+	})...)
+	rec, st, err := AlterISR(img, 1, 1, "t", 0, 5, 7, ids(3, 2))
+	if err != nil || rec == nil {
+		t.Fatalf("resignation: %+v %v", rec, err)
+	}
+	next := applyAll(t, img, []Record{*rec})
+	checkPart(t, next, "t", 0, wantPart{2, ids(2, 3), 6, 8})
+	if st.Leader != 2 || st.LeaderEpoch != 6 {
+		t.Fatalf("answered %+v", st)
+	}
+	// The old leader's retry is answered NOT_LEADER: it has its answer.
+	if _, _, err := AlterISR(next, 1, 1, "t", 0, 5, 7, ids(2, 3)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("retry: %v", err)
+	}
+	for name, isr := range map[string][]int32{"empty": nil, "not in the ISR": ids(2, 6), "fenced rest": ids(4)} {
+		index := int32(0)
+		if name == "fenced rest" {
+			index = 1
+		}
+		if rec, _, err := AlterISR(img, 1, 1, "t", index, 5, 7, isr); !errors.Is(err, ErrIneligibleReplica) || rec != nil {
+			t.Fatalf("resignation to %s ISR %v: %+v %v", name, isr, rec, err)
+		}
 	}
 }
 

@@ -256,6 +256,14 @@ func (h *Handlers) errorCode(err error) int16 {
 		return kerr.InvalidRecord.Code
 	case errors.Is(err, partition.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, partition.ErrNoSpace):
+		// A full disk: the log logged it once and resumes by itself;
+		// producers retry.
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, partition.ErrDamaged):
+		// A read of a batch the scrubber found damaged: it logged it
+		// once; clients retry (and refresh metadata: the leader may move).
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, partition.ErrStorage):
 		h.logger.Error("storage error", "err", err)
 		return kerr.KafkaStorageError.Code

@@ -37,6 +37,7 @@ type Metrics struct {
 	isrExpands      prometheus.Counter
 	flushTime       prometheus.Histogram
 	rebalances      prometheus.Counter
+	corruptBatches  *prometheus.CounterVec
 
 	topics sync.Map // topic name -> *Topic
 	apis   sync.Map // api name -> *API
@@ -85,7 +86,8 @@ func New(view View) *Metrics {
 	m.rebalances = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kafka_coordinator_group_rebalances_total", Help: "Consumer group rebalances started by the groups coordinated here.",
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.errors, m.connections, m.connCreated,
+	m.corruptBatches = topicCounter("gregor_storage_corrupt_batches_total", "Damaged batches (ranges of them) the scrubber found in local logs, by topic.")
+	for _, c := range []prometheus.Collector{m.corruptBatches, m.requests, m.requestDuration, m.errors, m.connections, m.connCreated,
 		m.messagesIn, m.bytesIn, m.bytesOut, m.failedProduce, m.failedFetch, m.isrShrinks, m.isrExpands, m.flushTime, m.rebalances} {
 		f(c)
 	}
@@ -126,7 +128,7 @@ func (m *Metrics) TopicDeleted(name string) {
 		return
 	}
 	m.topics.Delete(name)
-	for _, v := range []*prometheus.CounterVec{m.messagesIn, m.bytesIn, m.bytesOut, m.failedProduce, m.failedFetch} {
+	for _, v := range []*prometheus.CounterVec{m.messagesIn, m.bytesIn, m.bytesOut, m.failedProduce, m.failedFetch, m.corruptBatches} {
 		v.DeleteLabelValues(name)
 	}
 }
@@ -183,6 +185,13 @@ func (m *Metrics) ISRChange(from, to int) {
 func (m *Metrics) Flush(d time.Duration) {
 	if m != nil {
 		m.flushTime.Observe(d.Seconds())
+	}
+}
+
+// Damage records n damaged ranges the scrubber found in a partition's log.
+func (m *Metrics) Damage(topic string, partition int32, n int) {
+	if m != nil {
+		m.corruptBatches.WithLabelValues(topic).Add(float64(n))
 	}
 }
 

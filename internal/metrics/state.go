@@ -24,6 +24,7 @@ type PartitionState struct {
 	LogEndOffset    int64
 	Leader          bool
 	UnderReplicated bool // led here, ISR smaller than the replicas
+	Damaged         bool // the scrubber found damaged batches still in the log
 }
 
 // GroupLag is a group's committed offset against a partition's end.
@@ -47,7 +48,8 @@ var (
 	descLag          = prometheus.NewDesc("kafka_consumergroup_lag", "A group's committed offset behind the partition's high watermark (kafka_exporter's name).", []string{"consumergroup", "topic", "partition"}, nil)
 	descCommitted    = prometheus.NewDesc("kafka_consumergroup_current_offset", "A group's committed offset (kafka_exporter's name).", []string{"consumergroup", "topic", "partition"}, nil)
 	descGroupLagSum  = prometheus.NewDesc("kafka_consumergroup_lag_sum", "A group's total lag over the partitions seen here.", []string{"consumergroup", "topic"}, nil)
-	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum}
+	descDamaged      = prometheus.NewDesc("gregor_storage_damaged_partitions", "Local replicas whose log holds batches the scrubber found damaged (refused to readers until repaired).", nil, nil)
+	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum, descDamaged}
 )
 
 type stateCollector struct{ v View }
@@ -59,7 +61,7 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
-	var under, leaders int
+	var under, leaders, damaged int
 	parts := c.v.Partitions()
 	for _, p := range parts {
 		lbl := []string{p.Topic, itoa(p.Partition)}
@@ -72,10 +74,14 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.UnderReplicated {
 			under++
 		}
+		if p.Damaged {
+			damaged++
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descUnder, prometheus.GaugeValue, float64(under))
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
 	ch <- prometheus.MustNewConstMetric(descLeaders, prometheus.GaugeValue, float64(leaders))
+	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, float64(damaged))
 	active, offline := c.v.Controller()
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolGauge(active))
 	if active {

@@ -196,7 +196,7 @@ func Start(o Options) (n *Node, err error) {
 		n.http = metrics.ServeHTTP(mln, n.metrics, n.ready.Load)
 		cleanup = append(cleanup, func() { n.http.Close() })
 	}
-	if n.b, err = broker.Open(cfg, broker.Options{FS: o.FS, Logger: o.Logger, OnFlush: n.metrics.Flush}); err != nil {
+	if n.b, err = broker.Open(cfg, broker.Options{FS: o.FS, Logger: o.Logger, OnFlush: n.metrics.Flush, OnDamage: n.metrics.Damage}); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.b.Close() })

@@ -25,6 +25,7 @@ func (v nodeView) Partitions() []metrics.PartitionState {
 				LogStartOffset: p.LogStartOffset(), LogEndOffset: p.LogEndOffset(), Leader: p.IsLeader(),
 			}
 			st.UnderReplicated = p.UnderReplicated()
+			st.Damaged = len(p.Damaged()) > 0
 			out = append(out, st)
 		}
 	}

@@ -47,7 +47,8 @@ var (
 // Errors of the log, as the partition's callers see them.
 var (
 	ErrOffsetOutOfRange = storage.ErrOffsetOutOfRange
-	ErrStorage          = storage.ErrStorage // a failed write or fsync (sticky)
+	ErrStorage          = storage.ErrStorage // a failed write or fsync (sticky, except ErrNoSpace)
+	ErrNoSpace          = storage.ErrNoSpace // an append refused on a full disk; wrapped in ErrStorage, not sticky
 	ErrTruncated        = storage.ErrTruncated
 	ErrLogClosed        = storage.ErrClosed
 )

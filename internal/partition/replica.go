@@ -328,9 +328,16 @@ func (p *Partition) ReplicaFetch(replica int32, fetchOffset int64, currentLeader
 	now := p.now()
 	// Kafka's Replica.updateFetchState: caught up now if at the LEO; else
 	// caught up at the previous fetch if it reached the LEO of then.
-	if fetchOffset >= leo {
+	// A follower whose log end went back since its last fetch in this
+	// leadership lost records it had (a damaged replica repairing itself,
+	// see scrub.go, or a crash that lost its unflushed tail): it is not
+	// caught up, whatever it was, and leaves the ISR at the next check.
+	switch {
+	case f.leo >= 0 && fetchOffset < f.leo:
+		f.lastCaughtUp = time.Time{}
+	case fetchOffset >= leo:
 		f.lastCaughtUp = now
-	} else if fetchOffset >= f.lastFetchLeaderLEO && f.lastFetch.After(f.lastCaughtUp) {
+	case fetchOffset >= f.lastFetchLeaderLEO && f.lastFetch.After(f.lastCaughtUp):
 		f.lastCaughtUp = f.lastFetch
 	}
 	f.leo, f.lastFetch, f.lastFetchLeaderLEO = fetchOffset, now, leo
@@ -378,6 +385,13 @@ func (p *Partition) ISRUpdate(now time.Time, lagMax time.Duration) (isr []int32,
 		if f.leo >= leo || now.Sub(f.lastCaughtUp) <= lagMax {
 			want = append(want, id)
 		}
+	}
+	// A damaged leader resigns to an in-sync replica (see scrub.go): the
+	// controller reads an ISR without the leader as a resignation and
+	// elects the new leader from it.
+	if len(p.log.Damaged()) > 0 && len(want) > 1 {
+		want = slices.DeleteFunc(want, func(id int32) bool { return id == p.nodeID })
+		return want, true
 	}
 	for _, f := range p.rs.followers {
 		// A replica joins only on a recent fetch (within lagMax): a
@@ -481,6 +495,10 @@ func validateReplicaBatches(batches []byte) error {
 func (p *Partition) TruncateTo(offset int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.truncateToLocked(offset)
+}
+
+func (p *Partition) truncateToLocked(offset int64) error {
 	if p.closed {
 		return ErrClosed
 	}

@@ -17,6 +17,40 @@ const (
 	listOffsetsVersion          = 4  // current leader epoch
 )
 
+// Repairer is a Replica that can have damaged batches at rest (found by
+// the broker's scrubber) to be refetched from the leader. Before each fetch
+// the fetcher asks it to truncate to the damage (RepairTruncate), which it
+// does only once it is out of the committed ISR; until then the fetch is
+// sent from the start of the damage instead of the log end and its answer
+// dropped: the leader sees this replica's log end go back and removes it
+// from the ISR. So a damaged replica never truncates while an election
+// could still pick it from the ISR (see internal/partition/scrub.go).
+type Repairer interface {
+	// DamagedFrom is the first damaged offset, if any.
+	DamagedFrom() (int64, bool)
+	// RepairTruncate truncates to the first damaged offset if the
+	// replica may (it is out of the ISR); done reports it did.
+	RepairTruncate() (from int64, done bool, err error)
+}
+
+// repairOffset applies Repairer before a fetch: it reports whether the
+// fetch must announce the damage instead of fetching from the log end.
+func repairOffset(r Replica) (announce bool, err error) {
+	rp, ok := r.(Repairer)
+	if !ok {
+		return false, nil
+	}
+	if _, damaged := rp.DamagedFrom(); !damaged {
+		return false, nil
+	}
+	_, done, err := rp.RepairTruncate()
+	if err != nil {
+		return false, err
+	}
+	_, damaged := rp.DamagedFrom()
+	return !done && damaged, nil
+}
+
 // fetcher is the goroutine that fetches from one leader broker.
 type fetcher struct {
 	m      *Manager
@@ -163,13 +197,24 @@ func (ft *fetcher) fetch(parts []*follower) error {
 		p.Partition = f.index
 		p.CurrentLeaderEpoch = f.epoch
 		p.PartitionMaxBytes = o.PartitionMaxBytes
-		removed, _ := f.call(func(r Replica) error {
+		var announce bool
+		removed, err := f.call(func(r Replica) error {
+			var err error
+			announce, err = repairOffset(r)
 			p.FetchOffset, p.LogStartOffset = r.LogEndOffset(), r.LogStartOffset()
-			return nil
+			if announce {
+				p.FetchOffset, _ = r.(Repairer).DamagedFrom()
+			}
+			return err
 		})
 		if removed {
 			continue
 		}
+		if err != nil {
+			ft.localFailed(f, err)
+			continue
+		}
+		f.announcing = announce
 		i, ok := topics[f.topic]
 		if !ok {
 			i = len(req.Topics)
@@ -216,6 +261,13 @@ func (ft *fetcher) applyFetch(f *follower, p *kmsg.FetchResponseTopicPartition) 
 			return
 		}
 		ft.partitionError(f, "fetch", err)
+		return
+	}
+	if f.announcing {
+		// A fetch from our damage, only to show the leader we lack it;
+		// what came is not appended (see Repairer). Once the ISR has
+		// shrunk, the next fetch truncates and refetches.
+		f.delay(time.Now().Add(ft.m.o.Backoff))
 		return
 	}
 	if p.DivergingEpoch.Epoch >= 0 {

@@ -252,6 +252,7 @@ type follower struct {
 	state       fstate
 	delayUntil  time.Time
 	outOfRange  int    // consecutive OFFSET_OUT_OF_RANGE answers
+	announcing  bool   // the fetch in flight shows the leader our damage (Repairer)
 	lastProblem string // last logged problem, to log each once
 }
 

@@ -237,3 +237,13 @@ func (x *timeIndex) lastTs() int64 {
 	}
 	return -1
 }
+
+// truncateLen keeps the first n entries, in memory and in the file (which
+// a failed write may have left with part of an entry more).
+func (x *sparseIndex[E]) truncateLen(n int) error {
+	x.mu.Lock()
+	x.entries = x.entries[:min(n, len(x.entries))]
+	x.mu.Unlock()
+	x.pending = x.pending[:0]
+	return x.f.Truncate(int64(n * x.codec.entrySize))
+}

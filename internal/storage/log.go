@@ -16,7 +16,9 @@
 //     FileDeleteDelayMs has passed, so a Slice handed out shortly before
 //     stays readable.
 //   - After a failed write or fsync the log is failed for good (ErrStorage);
-//     Open on the next start recovers from the files.
+//     Open on the next start recovers from the files. The exception is an
+//     append refused with ENOSPC: it is undone and appends resume once
+//     space is back (nospace.go).
 //   - Recovery truncates the first torn, corrupt or discontiguous batch of
 //     the segments it rescans (the active one, and after a crash those above
 //     the recovery point) and everything after it, cuts the log at the first
@@ -111,6 +113,13 @@ type Log struct {
 	leo    atomic.Int64
 	start  atomic.Int64
 	failed atomic.Pointer[error] // sticky ErrStorage
+	// noSpace: the last append failed with ENOSPC and was undone; appends
+	// are refused until one succeeds (see nospace.go). Not sticky.
+	noSpace   atomic.Pointer[error]
+	noSpaceAt int64 // unix ms of the last ENOSPC; guarded by mu
+	// damage: ranges the scrubber found damaged, ascending; replaced
+	// under mu, read lock-free (see scrub.go).
+	damage atomic.Pointer[[]Damage]
 	closed atomic.Bool
 	epochs epochCache
 	// epochWrite serialises writes of the epoch checkpoint (lock order:
@@ -276,6 +285,9 @@ func (l *Log) dropCleanMarkerLocked() error {
 
 // appendLocked writes one batch with its base offset set to the LEO.
 func (l *Log) appendLocked(batch []byte, h *record.Header) error {
+	if err := l.noSpaceLocked(); err != nil {
+		return err
+	}
 	if err := l.dropCleanMarkerLocked(); err != nil {
 		return err
 	}
@@ -292,9 +304,14 @@ func (l *Log) appendLocked(batch []byte, h *record.Header) error {
 	if s.size.Load() == 0 {
 		s.rollBase = l.nowMs()
 	}
+	m := s.mark()
 	if err := s.append(batch, h, int64(l.opts.IndexIntervalBytes)); err != nil {
+		if isNoSpace(err) {
+			return l.appendNoSpaceLocked(s, m, h, err)
+		}
 		return l.failLocked("append", err)
 	}
+	l.appendSucceededLocked()
 	l.leo.Store(h.NextOffset())
 	l.unflushed += int64(h.NumRecords)
 	if e := h.PartitionLeaderEpoch; e >= 0 {
@@ -484,6 +501,13 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 	}
 	leo := l.leo.Load()
 	maxOffset = min(maxOffset, leo)
+	if offset < maxOffset {
+		limit, err := l.damagedRead(offset)
+		if err != nil {
+			return empty, err
+		}
+		maxOffset = min(maxOffset, limit)
+	}
 	for {
 		segs := l.segments()
 		if start := l.start.Load(); offset < start || offset > leo {

@@ -202,8 +202,8 @@ func (l *Log) recover() error {
 			err = l.recoverSegment(s)
 		}
 		if err == nil && !last && s.next != bases[i+1] {
-			l.opts.Logger.Warn("storage: deleting the segments after a break in the offsets", "dir", l.dir,
-				"segment", base, "ends", s.next, "next", bases[i+1], "deleted", len(bases)-i-1)
+			l.opts.Logger.Error("storage: deleting the segments after a break in the offsets: unless another in-sync replica has them, the offsets from fromOffset on are LOST", "dir", l.dir,
+				"segment", base, "ends", s.next, "next", bases[i+1], "deleted", len(bases)-i-1, "fromOffset", s.next)
 			for _, b := range bases[i+1:] {
 				if err := removeSegmentFiles(l.fs, l.dir, b); err != nil {
 					return err
@@ -468,8 +468,7 @@ func (l *Log) recoverSegment(s *segment) error {
 		pos += h.Size()
 	}
 	if pos < size {
-		l.opts.Logger.Warn("storage: truncating torn or corrupt log tail", "segment", s.log.Name(),
-			"at", pos, "bytes", size-pos, "reason", reason)
+		l.logTruncatedTail(s, pos, size, reason)
 		if err := s.log.Truncate(pos); err != nil {
 			return err
 		}
@@ -480,6 +479,41 @@ func (l *Log) recoverSegment(s *segment) error {
 	}
 	s.dirty = true
 	return s.sync()
+}
+
+// logTruncatedTail reports what recovery cuts from pos to size of s. A
+// torn last batch (its length runs past the file) is what a crash leaves
+// of an append that never fully reached the disk: a WARN. Whole batches
+// cut because one fails its CRC (or its offsets) are data that did reach
+// the disk and rotted, or a write the disk lost in the middle: an ERROR
+// that names the offsets cut, as far as the framing after the bad batch
+// can still be followed, and their record count (from the headers, so a
+// lower bound when a header is damaged). Recovery still cuts them: on a
+// replicated partition the replica then refetches them from the leader
+// (and the leader drops it from the ISR as its log end went back, see
+// partition.ReplicaFetch), so nothing is lost while another in-sync
+// replica has them; if this replica was the only in-sync copy, they are
+// lost, and this line is the record of it.
+func (l *Log) logTruncatedTail(s *segment, pos, size int64, reason error) {
+	buf := make([]byte, record.HeaderSize)
+	next, records, batches := s.next, int64(0), 0
+	for p := pos; p < size; {
+		h, err := s.header(buf, p, size)
+		if err != nil || h.BaseOffset < next {
+			break
+		}
+		records += int64(h.NumRecords)
+		batches++
+		next, p = h.NextOffset(), p+h.Size()
+	}
+	if batches == 0 {
+		l.opts.Logger.Warn("storage: truncating torn log tail", "dir", l.dir, "segment", s.log.Name(),
+			"position", pos, "bytes", size-pos, "fromOffset", s.next, "reason", reason)
+		return
+	}
+	l.opts.Logger.Error("storage: truncating a damaged batch and everything after it in the segment: unless another in-sync replica has them, these offsets are LOST",
+		"dir", l.dir, "segment", s.log.Name(), "position", pos, "bytes", size-pos,
+		"fromOffset", s.next, "toOffset", next-1, "offsets", next-s.next, "records", records, "batches", batches, "reason", reason)
 }
 
 // Close flushes the log, writes the clean-shutdown marker and closes its

@@ -30,6 +30,7 @@ func (l *Log) raiseStartLocked(off int64) error {
 		return l.failLocked("checkpoint start offset", err)
 	}
 	l.start.Store(off)
+	l.forgetDamageLocked()
 	if l.epochs.truncateFromStart(off) {
 		if err := l.persistEpochsLocked(); err != nil {
 			return err
@@ -98,6 +99,7 @@ func (l *Log) TruncateTo(off int64) error {
 	}
 	// Publish the shorter log before touching files.
 	l.leo.Store(leo)
+	l.forgetDamageLocked()
 	l.cleanerTruncatedLocked(leo)
 	if k < len(segs) {
 		l.setSegmentsLocked(segs[:k:k])
@@ -158,6 +160,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 		return l.failLocked("truncate", err)
 	}
 	l.leo.Store(off)
+	l.setDamageLocked(nil)
 	l.cleanerTruncatedLocked(off)
 	l.setSegmentsLocked([]*segment{s})
 	l.retireLocked(segs, true)
