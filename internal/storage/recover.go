@@ -240,8 +240,11 @@ func (l *Log) recover() error {
 		segs = l.segments()
 	}
 
-	cutEnd := l.epochs.truncateFromEnd(l.leo.Load())
-	if cutStart := l.epochs.truncateFromStart(l.start.Load()); cutEnd || cutStart {
+	// From the start first: it moves the first epoch up to the start
+	// offset, which may be the LEO, and the cut from the end must see that
+	// (else an Open on the cache it persists would cut it again).
+	cutStart := l.epochs.truncateFromStart(l.start.Load())
+	if cutEnd := l.epochs.truncateFromEnd(l.leo.Load()); cutEnd || cutStart {
 		// Written with the next recovery point (or at Close): a crash
 		// before that finds the same stale entries and cuts them again.
 		l.markEpochsDirty()
