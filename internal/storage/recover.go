@@ -383,6 +383,9 @@ func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
 		if h.BaseOffset < s.next { // compaction leaves gaps, never overlaps
 			return fmt.Errorf("%w: %s: batch at %d has offset %d, expected at least %d", ErrCorrupt, s.log.Name(), pos, h.BaseOffset, s.next)
 		}
+		if !s.relOK(h.LastOffset()) {
+			return fmt.Errorf("%w: %s: batch at %d has offsets up to %d, too far above the base", ErrCorrupt, s.log.Name(), pos, h.LastOffset())
+		}
 		s.indexBatch(&h, pos, interval)
 		pos += h.Size()
 	}
@@ -449,6 +452,12 @@ func (l *Log) recoverSegment(s *segment) error {
 		}
 		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
 			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
+			break
+		}
+		// The base offset is outside the CRC: a torn write may garble it
+		// into one the segment's indexes cannot hold (appends roll first).
+		if !s.relOK(h.LastOffset()) {
+			reason = fmt.Errorf("batch offsets %d-%d too far above the segment's base", h.BaseOffset, h.LastOffset())
 			break
 		}
 		s.indexBatch(&h, pos, interval)
