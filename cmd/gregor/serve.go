@@ -27,6 +27,7 @@ type serveFlags struct {
 	ctlListen  string
 	voters     string
 	metrics    string
+	journal    string
 }
 
 func serveCmd() *cobra.Command { return newServeCmd(new(serveFlags)) }
@@ -58,6 +59,8 @@ without effect.`,
 	fl.Int32Var(&f.nodeID, "node-id", 0, "node id (node.id; default 1)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.ctlListen, "controller-listen", "", "metadata quorum (Raft) listen address HOST:PORT (the controller listener's entry in listeners, CONTROLLER:// by default)")
+	fl.StringVar(&f.journal, "sync-journal", "", "test-only: journal every fsync of the data to this file, for power-loss tests")
+	_ = fl.MarkHidden("sync-journal")
 	fl.StringVar(&f.metrics, "metrics-listen", "", "HTTP listener for /metrics, /healthz and /readyz HOST:PORT (metrics.listen; default :9644; empty turns it off)")
 	fl.StringVar(&f.voters, "voters", "", "metadata quorum voters id@HOST:PORT,... (controller.quorum.voters); without it the broker runs alone")
 	return cmd
@@ -91,7 +94,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if keys := cfg.WithoutEffect(); len(keys) > 0 {
 		logger.Warn("configuration keys accepted without effect: Gregor does not implement their features yet", "keys", strings.Join(keys, ","))
 	}
-	n, err := node.Start(node.Options{Config: cfg, Logger: logger})
+	n, err := node.Start(node.Options{Config: cfg, Logger: logger, SyncJournal: f.journal})
 	if err != nil {
 		return err
 	}

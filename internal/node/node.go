@@ -51,6 +51,10 @@ type Options struct {
 	// MetricsListener is the bound HTTP listener for /metrics, /healthz
 	// and /readyz; nil: listen on metrics.listen, if set.
 	MetricsListener net.Listener
+	// SyncJournal, for power-loss tests of whole processes, journals every
+	// fsync of the partitions' files to this file (storage.JournalFS; see
+	// storage.ApplyPowerLoss). It replaces FS.
+	SyncJournal string
 }
 
 // Node is one running broker node.
@@ -93,6 +97,14 @@ func Start(o Options) (n *Node, err error) {
 	if o.FS == nil {
 		o.FS = storage.OS
 	}
+	realDisk := o.FS == storage.OS
+	if o.SyncJournal != "" {
+		j, err := storage.NewJournalFS(o.SyncJournal)
+		if err != nil {
+			return nil, err
+		}
+		o.FS, realDisk = j, true
+	}
 	n = &Node{cfg: cfg, logger: o.Logger, fs: o.FS, serveCh: make(chan error, 1), readyCh: make(chan struct{})}
 	var cleanup []func()
 	defer func() {
@@ -103,7 +115,7 @@ func Start(o Options) (n *Node, err error) {
 		}
 	}()
 	dir := cfg.DataDir()
-	if o.FS == storage.OS {
+	if realDisk {
 		if n.lock, err = lockDataDir(dir); err != nil {
 			return nil, err
 		}

@@ -140,9 +140,10 @@ func Open(topic string, index int32, o Options) (*Partition, error) {
 		dir: o.Dir, fs: o.FS, log: l, now: o.Now, logger: o.Logger, nodeID: o.NodeID,
 		notify: make(chan struct{}),
 	}
-	if e, ok := l.LatestEpoch(); ok {
-		p.leaderEpoch.Store(e)
-	}
+	// The leader epoch comes from the metadata (BecomeLeader,
+	// BecomeFollower), not from the log: an epoch field is outside the
+	// batch CRC, and a damaged one must not fence every role change.
+	p.leaderEpoch.Store(-1)
 	p.initReplicaState()
 	p.loadHighWatermark()
 	if err := p.loadProducers(); err != nil {

@@ -23,7 +23,12 @@ func open(t *testing.T, dir string) *Partition {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.BecomeLeader(p.LeaderEpoch(), []int32{0}, []int32{0}); err != nil {
+	// Lead in the log's latest epoch (metadata would give that or newer).
+	epoch := int32(0)
+	if e, ok := p.log.LatestEpoch(); ok {
+		epoch = e
+	}
+	if err := p.BecomeLeader(epoch, []int32{0}, []int32{0}); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -642,3 +642,32 @@ func TestPartitionAckFailsAcrossLeadershipBounce(t *testing.T) {
 		t.Fatalf("acks=1 after a leadership change: %v", err)
 	}
 }
+
+// The leader epoch comes from the metadata, not from the log: a reopened
+// replica whose log holds a higher epoch (a damaged, CRC-less epoch field
+// that recovery could not tell from a real one) still takes the roles the
+// metadata gives it instead of refusing them as fenced.
+func TestPartitionRoleFromMetadataNotLogEpoch(t *testing.T) {
+	clk := newFakeClock()
+	ns := newTrio(t, clk)
+	produce(t, ns[0].p, 3)
+	catchUp(t, ns[0], ns[1])
+	// Node 2's log gets a far epoch at its tail.
+	must(t, ns[1].p.BecomeLeader(1<<20, []int32{2}, []int32{2}))
+	produce(t, ns[1].p, 1)
+	must(t, ns[1].p.Close())
+	p2 := openNode(t, ns[1].dir, 2, clk)
+	if e := p2.LeaderEpoch(); e != -1 {
+		t.Fatalf("epoch after Open %d, want -1 (unknown until the metadata says)", e)
+	}
+	must(t, p2.BecomeFollower(1, 1))
+	if e := p2.LeaderEpoch(); e != 1 {
+		t.Fatalf("epoch as follower %d, want 1", e)
+	}
+	all := []int32{1, 2, 3}
+	must(t, p2.BecomeLeader(2, all, all))
+	if e, ok := p2.LatestEpoch(); !ok || e != 2 {
+		t.Fatalf("log epoch after leading epoch 2: %d %v (the far one must go)", e, ok)
+	}
+	produce(t, p2, 1)
+}

@@ -52,6 +52,19 @@ func (c *epochCache) assign(epoch int32, start int64) bool {
 	return true
 }
 
+// dropAbove drops the epochs above epoch; it reports whether any went.
+func (c *epochCache) dropAbove(epoch int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.entries)
+	for n > 0 && c.entries[n-1].epoch > epoch {
+		n--
+	}
+	dropped := n < len(c.entries)
+	c.entries = c.entries[:n]
+	return dropped
+}
+
 // truncateFromEnd drops the epochs starting at or after end (the new LEO).
 func (c *epochCache) truncateFromEnd(end int64) bool {
 	c.mu.Lock()

@@ -462,6 +462,16 @@ func (l *Log) recoverSegment(s *segment) error {
 		}
 		s.indexBatch(&h, pos, interval)
 		if e := h.PartitionLeaderEpoch; e >= 0 && !h.Control() {
+			// The epoch field is outside the CRC (the leader stamps it):
+			// a batch at or after an epoch's start with a lower epoch
+			// means that epoch came from a damaged field; drop it rather
+			// than let it answer OffsetForLeaderEpoch.
+			if latest, ok := l.epochs.latest(); ok && e < latest.epoch && h.BaseOffset >= latest.start {
+				l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epoch as damaged", "segment", s.log.Name(),
+					"offset", h.BaseOffset, "epoch", e, "dropped", latest.epoch)
+				l.epochs.dropAbove(e)
+				l.markEpochsDirty()
+			}
 			if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
 				l.epochs.assign(e, h.BaseOffset)
 				l.markEpochsDirty()

@@ -559,3 +559,61 @@ func TestStorageEpochCheckpointLazy(t *testing.T) {
 		t.Fatalf("epochs after the failed close: latest %d, want 5", e)
 	}
 }
+
+// A batch's leader-epoch field is outside its CRC: a flipped one in the
+// middle of the rescanned log (a later batch has a lower epoch) must not
+// become the log's latest epoch, which would fence every later leadership.
+func TestStorageRecoverDamagedEpochField(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logged bytes.Buffer
+	o := testOpts(c)
+	o.SegmentBytes = 1 << 20
+	o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	l, err := Open(OS, dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		if _, err := l.Append(makeBatch(t, 2, seqTs(i), 2, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(l)
+	path := activeLogPath(t, dir)
+	b := batchBounds(t, path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epoch [4]byte
+	binary.BigEndian.PutUint32(epoch[:], 1<<20) // batch 2's epoch field
+	if _, err := f.WriteAt(epoch[:], b[2]+12); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Remove(filepath.Join(dir, recoveryPointFile)); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+
+	l2, err := Open(OS, dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if e, ok := l2.LatestEpoch(); !ok || e != 2 {
+		t.Fatalf("latest epoch %d %v, want 2", e, ok)
+	}
+	if l2.EndOffset() != 12 {
+		t.Fatalf("LEO %d, want 12: a damaged epoch field is no reason to cut", l2.EndOffset())
+	}
+	if got, end := l2.EndOffsetForEpoch(2); got != 2 || end != 12 {
+		t.Fatalf("OffsetForLeaderEpoch(2) = %d %d, want 2 12", got, end)
+	}
+	if !strings.Contains(logged.String(), "leader epoch going backwards") {
+		t.Fatalf("no warning: %s", logged.String())
+	}
+	if err := l2.AssignEpoch(3, l2.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+}

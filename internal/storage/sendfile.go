@@ -24,6 +24,10 @@ func (s Slice) WriteTo(nc net.Conn) error {
 		return nil
 	}
 	f, isFile := s.File.(*os.File)
+	if u, ok := s.File.(interface{ OSFile() *os.File }); ok && !isFile {
+		f = u.OSFile()
+		isFile = f != nil
+	}
 	tcp, isTCP := nc.(*net.TCPConn)
 	if isFile && isTCP {
 		return sendFile(tcp, f, s.Pos, s.Size)

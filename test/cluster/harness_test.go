@@ -91,7 +91,12 @@ type clusterConfig struct {
 	cutMode         CutMode
 	observers       int
 	refuseWhileDown bool
+	syncJournal     bool
 }
+
+// withSyncJournal runs every node with --sync-journal, so that PowerLoss can
+// cut its data back to what it had fsynced.
+func withSyncJournal() clusterOpt { return func(c *clusterConfig) { c.syncJournal = true } }
 
 type clusterOpt func(*clusterConfig)
 
@@ -129,6 +134,7 @@ type cluster struct {
 	sets  []string
 	// refuseWhileDown: see withRefuseWhileDown
 	refuseWhileDown bool
+	syncJournal     bool // see withSyncJournal
 
 	admOnce sync.Once
 	adm     *kadm.Client
@@ -210,7 +216,7 @@ func startCluster(t *testing.T, n int, opts ...clusterOpt) *cluster {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...), refuseWhileDown: cfg.refuseWhileDown}
+	c := &cluster{t: t, bin: bin, start: time.Now(), sets: append(slices.Clone(fastSets), cfg.sets...), refuseWhileDown: cfg.refuseWhileDown, syncJournal: cfg.syncJournal}
 	ports := freePorts(t, 2*n)
 	for i := range n {
 		c.nodes = append(c.nodes, &node{
@@ -347,6 +353,9 @@ func (n *node) args() []string {
 		"--controller-listen", n.CtrlListen,
 		"--voters", strings.Join(voters, ","),
 		"--metrics-listen", "127.0.0.1:0",
+	}
+	if n.c.syncJournal {
+		args = append(args, "--sync-journal", n.journal())
 	}
 	for _, kv := range n.c.sets {
 		args = append(args, "--set", kv)
