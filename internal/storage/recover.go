@@ -58,6 +58,16 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 		}
 	}
+	// Epochs a rescan found in segments below the recovery point (one
+	// that lost its tail, or all of them after a bad epoch checkpoint) are
+	// in no checkpoint, and the next Open will not rescan those segments:
+	// they are written now, or a crash would lose them.
+	if l.epochsFromTrusted {
+		if err := l.flushEpochs(); err != nil {
+			l.close(false)
+			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		}
+	}
 	return l, nil
 }
 
@@ -150,12 +160,17 @@ func (l *Log) recover() error {
 		changed = true // a new log: its first segment must not vanish in a crash
 	}
 	// The epoch checkpoint covers the batches below the recovery point;
-	// the rescan below adds the epochs of the batches above it.
+	// the rescan below adds the epochs of the batches above it. One that
+	// does not decode covers nothing: every segment is rescanned for its
+	// epochs, else those of the trusted ones would be missing from the
+	// cache and OffsetForLeaderEpoch would answer for them wrongly.
+	rescanAll := false
 	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
 		return err
 	} else if ok {
 		if err := l.epochs.decode(data); err != nil {
-			log.Warn("storage: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
+			log.Warn("storage: ignoring leader epoch checkpoint, rescanning the log for its epochs", "dir", l.dir, "err", err)
+			rescanAll = true
 		}
 	}
 	// After a crash, every segment that ends above the recovery point may
@@ -173,7 +188,8 @@ func (l *Log) recover() error {
 		}
 		segs = append(segs, s)
 		last := i == len(bases)-1
-		rescanned := !clean && (last || bases[i+1] > recoveryPoint)
+		expected := !clean && (last || bases[i+1] > recoveryPoint)
+		rescanned := rescanAll || expected
 		if rescanned {
 			err = l.recoverSegment(s)
 		} else {
@@ -200,6 +216,10 @@ func (l *Log) recover() error {
 			l.opts.Logger.Warn("storage: segment does not end where the next begins, rescanning it", "dir", l.dir,
 				"segment", base, "ends", s.next, "next", bases[i+1])
 			err = l.recoverSegment(s)
+			rescanned = true
+		}
+		if rescanned && !expected {
+			l.epochsFromTrusted = true
 		}
 		if err == nil && !last && s.next != bases[i+1] {
 			l.opts.Logger.Warn("storage: deleting the segments after a break in the offsets", "dir", l.dir,
