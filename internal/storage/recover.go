@@ -229,6 +229,17 @@ func (l *Log) recover() error {
 					return err
 				}
 			}
+			// The epochs of the deleted segments go with them. Cutting
+			// at the LEO (below) is not enough when this segment ends
+			// after the next began (a base offset garbled upwards, which
+			// the CRC does not cover): an epoch the next segment began
+			// would stay, below the LEO, on batches of older epochs, and
+			// the next Open, rescanning this segment as the active one,
+			// would drop it (FuzzStorageRecovery).
+			if l.epochs.truncateFromEnd(min(s.next, bases[i+1])) {
+				l.markEpochsDirty()
+				l.epochsFromTrusted = true
+			}
 			bases = bases[:i+1]
 			last = true
 			changed = true
