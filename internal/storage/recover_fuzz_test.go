@@ -376,12 +376,26 @@ func (fx *recoveryFixture) checkPrefix(files map[string][]byte, got served) erro
 	if got.readErr != nil {
 		return fmt.Errorf("read error: %w", got.readErr)
 	}
+	// The start offset recovery must arrive at, and the segments it
+	// keeps (those wholly below it go first).
+	segs := fx.bases(files)
+	start := int64(0)
+	if data, ok := files[startOffsetFile]; ok {
+		if off, err := decodeOffset(startOffsetFile, data); err == nil {
+			start = off
+		}
+	}
+	for len(segs) > 1 && fx.segs[segs[1]].base <= start {
+		segs = segs[1:]
+	}
+	if len(segs) > 0 {
+		start = max(start, fx.segs[segs[0]].base)
+	}
 	// The first damaged batch (torn, or CRC-covered bytes, length or magic
 	// changed, or in a deleted segment after the first surviving one), and
 	// the batches whose base offset changed.
 	firstBad := len(fx.batches)
 	baseChanged := map[int]bool{}
-	segs := fx.bases(files)
 	for i := range fx.segs {
 		if len(segs) > 0 && i > segs[0] && !slices.Contains(segs, i) { // a segment missing after the first
 			firstBad = min(firstBad, fx.segs[i].first)
@@ -407,19 +421,6 @@ func (fx *recoveryFixture) checkPrefix(files map[string][]byte, got served) erro
 		}
 	}
 
-	// The start offset recovery must arrive at.
-	start := int64(0)
-	if data, ok := files[startOffsetFile]; ok {
-		if off, err := decodeOffset(startOffsetFile, data); err == nil {
-			start = off
-		}
-	}
-	for len(segs) > 1 && fx.segs[segs[1]].base <= start {
-		segs = segs[1:]
-	}
-	if len(segs) > 0 {
-		start = max(start, fx.segs[segs[0]].base)
-	}
 	if got.start != start {
 		return fmt.Errorf("start offset %d, want %d", got.start, start)
 	}
