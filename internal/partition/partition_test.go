@@ -130,6 +130,30 @@ func TestPartitionCorruptSnapshotFallsBackToLog(t *testing.T) {
 	}
 }
 
+// TestPartitionInvalidSnapshotFallsBackToLog: JSON that parses but holds
+// no state an append could have made is rejected like unreadable JSON (a
+// null entry panicked the partition's Open; FuzzPartitionProducerSnapshot).
+func TestPartitionInvalidSnapshotFallsBackToLog(t *testing.T) {
+	for _, snap := range []string{
+		`{"offset":1,"producers":[null]}`,
+		`{"offset":-1,"producers":[]}`,
+		`{"offset":1,"producers":[{"id":9,"batches":[{},{},{},{},{},{}]}]}`,
+	} {
+		dir := t.TempDir()
+		p := open(t, dir)
+		mustAppend(t, p, idem(9, 0, 0))
+		p.Close()
+		if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte(snap), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p2 := open(t, dir)
+		if res := mustAppend(t, p2, idem(9, 0, 0)); res.BaseOffset != 0 {
+			t.Fatalf("%s: duplicate not detected: %d", snap, res.BaseOffset)
+		}
+		p2.Close()
+	}
+}
+
 func TestPartitionTimestampBounds(t *testing.T) {
 	p := open(t, t.TempDir())
 	defer p.Close()

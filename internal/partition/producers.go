@@ -2,6 +2,7 @@ package partition
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -165,8 +166,19 @@ func readSnapshot(fsys storage.FS, dir string) (int64, producers, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return 0, producers{}, fmt.Errorf("partition: producer snapshot: %w", err)
 	}
+	// JSON that parses may still describe state no append made: a null
+	// entry (which would panic below), more batches than are cached (add
+	// would never trim them), a negative offset.
+	if s.Offset < 0 {
+		return 0, producers{}, fmt.Errorf("partition: producer snapshot: offset %d", s.Offset)
+	}
 	for _, e := range s.Producers {
-		if len(e.Batches) > 0 {
+		switch {
+		case e == nil:
+			return 0, producers{}, errors.New("partition: producer snapshot: null producer entry")
+		case len(e.Batches) > maxCachedBatches:
+			return 0, producers{}, fmt.Errorf("partition: producer snapshot: producer %d has %d batches, more than %d", e.ID, len(e.Batches), maxCachedBatches)
+		case len(e.Batches) > 0:
 			ps[e.ID] = e
 		}
 	}

@@ -233,7 +233,11 @@ func (ft *fetcher) fetch(parts []*follower) error {
 	if err != nil {
 		return err
 	}
-	resp := kresp.(*kmsg.FetchResponse)
+	return ft.applyFetchResponse(kresp.(*kmsg.FetchResponse), byKey)
+}
+
+// applyFetchResponse applies a Fetch answer to the partitions asked for.
+func (ft *fetcher) applyFetchResponse(resp *kmsg.FetchResponse, byKey map[tp]*follower) error {
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return err
 	}

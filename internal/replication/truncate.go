@@ -125,7 +125,13 @@ func (ft *fetcher) truncate(parts []*follower) error {
 	if err != nil {
 		return err
 	}
-	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
+	ft.applyEpochResponse(kresp.(*kmsg.OffsetForLeaderEpochResponse), asked)
+	return nil
+}
+
+// applyEpochResponse applies an OffsetForLeaderEpoch answer to the
+// partitions asked for (it takes those answered out of asked).
+func (ft *fetcher) applyEpochResponse(resp *kmsg.OffsetForLeaderEpochResponse, asked map[tp]askedEpoch) {
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
@@ -150,7 +156,6 @@ func (ft *fetcher) truncate(parts []*follower) error {
 	for _, a := range asked { // not answered: do not ask again at once
 		ft.partitionError(a.f, "offset for leader epoch", errors.New("replication: partition missing from the answer"))
 	}
-	return nil
 }
 
 func (ft *fetcher) applyEpochAnswer(a askedEpoch, leaderEpoch int32, leaderEnd int64) {
@@ -220,7 +225,13 @@ func (ft *fetcher) listOffsets(parts []*follower) error {
 	if err != nil {
 		return err
 	}
-	resp := kresp.(*kmsg.ListOffsetsResponse)
+	ft.applyListOffsetsResponse(kresp.(*kmsg.ListOffsetsResponse), byKey)
+	return nil
+}
+
+// applyListOffsetsResponse applies a ListOffsets answer to the partitions
+// asked for (it takes those answered out of byKey).
+func (ft *fetcher) applyListOffsetsResponse(resp *kmsg.ListOffsetsResponse, byKey map[tp]*follower) {
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
@@ -245,7 +256,6 @@ func (ft *fetcher) listOffsets(parts []*follower) error {
 	for _, f := range byKey {
 		ft.partitionError(f, "list offsets", errors.New("replication: partition missing from the answer"))
 	}
-	return nil
 }
 
 func (ft *fetcher) applyListedOffset(f *follower, offset int64) {

@@ -434,3 +434,28 @@ func TestStorageSyncRacingTruncation(t *testing.T) {
 		t.Fatalf("after the second append's Sync a crash keeps [0, %d), want [0, 12)", l3.EndOffset())
 	}
 }
+
+// A batch's base offset is outside its CRC, so a torn write can garble it
+// into one far above the segment's base, beyond what the segment's
+// indexes hold relative to it (appends roll before that). Recovery cuts
+// the log there, as at any other bad batch.
+func TestStorageRecoverOffsetTooFarAboveBase(t *testing.T) {
+	m := storagetest.NewCrashableMem()
+	o := testOpts(newClock())
+	o.FlushMessages = 1
+	l := mustOpen(t, m, crashDir, o)
+	want := appendBatches(t, l, 2, 2, 10, seqTs) // [0, 4), synced
+	crash(l)
+	c := m.CrashClone(noCrash())
+	name := segmentPath(crashDir, 0, logSuffix)
+	data, err := c.ReadFile(name)
+	must(t, err)
+	b := makeBatch(t, 2, 1000, -1, 10)
+	record.SetBaseOffset(b, 4+math.MaxInt32) // its last offset, 4+MaxInt32+1, is too far
+	rewriteFile(t, c, name, append(data, b...))
+	l2 := mustOpen(t, c, crashDir, o)
+	if l2.EndOffset() != 4 {
+		t.Fatalf("LEO %d, want 4: the batch beyond the segment's offsets kept", l2.EndOffset())
+	}
+	equalBatches(t, readAll(t, l2, 0), want)
+}

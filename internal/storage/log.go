@@ -133,6 +133,10 @@ type Log struct {
 	// a crash after a write would otherwise find the log "clean" and trust
 	// a torn tail.
 	cleanMarker bool
+	// epochsFromTrusted: recovery rescanned a segment the next Open will
+	// trust, so the epochs it found there must be checkpointed before Open
+	// returns (set by recover, read by Open).
+	epochsFromTrusted bool
 
 	onFlush func(time.Duration) // Options.OnFlush at Open; nil: none
 

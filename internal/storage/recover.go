@@ -58,6 +58,16 @@ func Open(fs FS, dir string, o Options) (*Log, error) {
 			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 		}
 	}
+	// Epochs a rescan found in segments below the recovery point (one
+	// that lost its tail, or all of them after a bad epoch checkpoint) are
+	// in no checkpoint, and the next Open will not rescan those segments:
+	// they are written now, or a crash would lose them.
+	if l.epochsFromTrusted {
+		if err := l.flushEpochs(); err != nil {
+			l.close(false)
+			return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+		}
+	}
 	return l, nil
 }
 
@@ -150,12 +160,17 @@ func (l *Log) recover() error {
 		changed = true // a new log: its first segment must not vanish in a crash
 	}
 	// The epoch checkpoint covers the batches below the recovery point;
-	// the rescan below adds the epochs of the batches above it.
+	// the rescan below adds the epochs of the batches above it. One that
+	// does not decode covers nothing: every segment is rescanned for its
+	// epochs, else those of the trusted ones would be missing from the
+	// cache and OffsetForLeaderEpoch would answer for them wrongly.
+	rescanAll := false
 	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
 		return err
 	} else if ok {
 		if err := l.epochs.decode(data); err != nil {
-			log.Warn("storage: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
+			log.Warn("storage: ignoring leader epoch checkpoint, rescanning the log for its epochs", "dir", l.dir, "err", err)
+			rescanAll = true
 		}
 	}
 	// After a crash, every segment that ends above the recovery point may
@@ -173,7 +188,8 @@ func (l *Log) recover() error {
 		}
 		segs = append(segs, s)
 		last := i == len(bases)-1
-		rescanned := !clean && (last || bases[i+1] > recoveryPoint)
+		expected := !clean && (last || bases[i+1] > recoveryPoint)
+		rescanned := rescanAll || expected
 		if rescanned {
 			err = l.recoverSegment(s)
 		} else {
@@ -200,6 +216,10 @@ func (l *Log) recover() error {
 			l.opts.Logger.Warn("storage: segment does not end where the next begins, rescanning it", "dir", l.dir,
 				"segment", base, "ends", s.next, "next", bases[i+1])
 			err = l.recoverSegment(s)
+			rescanned = true
+		}
+		if rescanned && !expected {
+			l.epochsFromTrusted = true
 		}
 		if err == nil && !last && s.next != bases[i+1] {
 			l.opts.Logger.Error("storage: deleting the segments after a break in the offsets: unless another in-sync replica has them, the offsets from fromOffset on are LOST", "dir", l.dir,
@@ -208,6 +228,17 @@ func (l *Log) recover() error {
 				if err := removeSegmentFiles(l.fs, l.dir, b); err != nil {
 					return err
 				}
+			}
+			// The epochs of the deleted segments go with them. Cutting
+			// at the LEO (below) is not enough when this segment ends
+			// after the next began (a base offset garbled upwards, which
+			// the CRC does not cover): an epoch the next segment began
+			// would stay, below the LEO, on batches of older epochs, and
+			// the next Open, rescanning this segment as the active one,
+			// would drop it (FuzzStorageRecovery).
+			if l.epochs.truncateFromEnd(min(s.next, bases[i+1])) {
+				l.markEpochsDirty()
+				l.epochsFromTrusted = true
 			}
 			bases = bases[:i+1]
 			last = true
@@ -240,8 +271,11 @@ func (l *Log) recover() error {
 		segs = l.segments()
 	}
 
-	cutEnd := l.epochs.truncateFromEnd(l.leo.Load())
-	if cutStart := l.epochs.truncateFromStart(l.start.Load()); cutEnd || cutStart {
+	// From the start first: it moves the first epoch up to the start
+	// offset, which may be the LEO, and the cut from the end must see that
+	// (else an Open on the cache it persists would cut it again).
+	cutStart := l.epochs.truncateFromStart(l.start.Load())
+	if cutEnd := l.epochs.truncateFromEnd(l.leo.Load()); cutEnd || cutStart {
 		// Written with the next recovery point (or at Close): a crash
 		// before that finds the same stale entries and cuts them again.
 		l.markEpochsDirty()
@@ -380,6 +414,9 @@ func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
 		if h.BaseOffset < s.next { // compaction leaves gaps, never overlaps
 			return fmt.Errorf("%w: %s: batch at %d has offset %d, expected at least %d", ErrCorrupt, s.log.Name(), pos, h.BaseOffset, s.next)
 		}
+		if !s.relOK(h.LastOffset()) {
+			return fmt.Errorf("%w: %s: batch at %d has offsets up to %d, too far above the base", ErrCorrupt, s.log.Name(), pos, h.LastOffset())
+		}
 		s.indexBatch(&h, pos, interval)
 		pos += h.Size()
 	}
@@ -446,6 +483,12 @@ func (l *Log) recoverSegment(s *segment) error {
 		}
 		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
 			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
+			break
+		}
+		// The base offset is outside the CRC: a torn write may garble it
+		// into one the segment's indexes cannot hold (appends roll first).
+		if !s.relOK(h.LastOffset()) {
+			reason = fmt.Errorf("batch offsets %d-%d too far above the segment's base", h.BaseOffset, h.LastOffset())
 			break
 		}
 		s.indexBatch(&h, pos, interval)
