@@ -15,10 +15,15 @@ package cluster
 // run to run).
 
 import (
+	"context"
 	"flag"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gregor-dev/gregor/internal/bench"
+	"github.com/gregor-dev/gregor/internal/verify"
 )
 
 var (
@@ -45,6 +50,23 @@ func TestClusterFaultCampaign(t *testing.T) {
 	c.createTopic(adm, topic, parts, 3, nil)
 	p := startProducer(t, c, topic, parts)
 	p.waitAllAcks(50, 30*time.Second)
+	// Beside it, gregor verify's workload on its own topic: idempotent
+	// producers, plain and group consumers with commits, and its checker
+	// at the end (lost, duplicated, inconsistent offsets, reordered,
+	// aborted reads, commits going backwards).
+	type verified struct {
+		h   *verify.History
+		err error
+	}
+	vdone := make(chan verified, 1)
+	go func() {
+		h, err := verify.Run(context.Background(), verify.Config{
+			Brokers: c.KafkaAddrs(), Topic: "campaign-verify", Partitions: 3, ReplicationFactor: 3,
+			Duration: *campaignDuration, Rate: 300, Producers: 2, Consumers: 1, Group: "campaign-verify", GroupConsumers: 2,
+			Acks: bench.AcksAll, Idempotent: true, Timeout: 30 * time.Second, DrainTimeout: 120 * time.Second,
+		})
+		vdone <- verified{h, err}
+	}()
 
 	// One fault at a time: apply, hold 1-4 s, undo, let the cluster settle
 	// 1-3 s; as many as fit, and at least campaign.faults.
@@ -68,6 +90,26 @@ func TestClusterFaultCampaign(t *testing.T) {
 	p.waitAcks(0, 20, 60*time.Second)
 	p.stop()
 	p.verify()
+	select {
+	case v := <-vdone:
+		if v.err != nil {
+			t.Errorf("gregor verify: %v", v.err)
+			break
+		}
+		rep := verify.Check(v.h)
+		var found []string
+		for _, a := range rep.Anomalies {
+			if a.Count > 0 {
+				found = append(found, a.Kind+": "+strings.Join(a.Examples, "; "))
+			}
+		}
+		c.logf("gregor verify: %d sent, %d acknowledged, %d indeterminate, %d read; ok %v", rep.Sent, rep.Acknowledged, rep.Indeterminate, rep.Reads, rep.OK)
+		if !rep.OK {
+			t.Errorf("gregor verify found anomalies:\n%s", strings.Join(found, "\n"))
+		}
+	case <-time.After(5 * time.Minute):
+		t.Error("gregor verify did not finish within 5m of the campaign")
+	}
 	if t.Failed() {
 		t.Logf("faults: %v", applied)
 	}
