@@ -46,6 +46,7 @@ import (
 var modelRegressionSeeds = []uint64{
 	216, // a garbled base offset too far above its segment's base, accepted by recovery
 	519, // epochs of batches a crash lost, cut at Open but not in the checkpoint
+	740, // a stale epoch checkpoint above the recovery point kept over the rescanned batches
 }
 
 func envInt(t *testing.T, name string, def int) int {

@@ -181,6 +181,14 @@ func (l *Log) recover() error {
 	if ok {
 		l.flush.saved = recoveryPoint
 	}
+	// After a crash the checkpoint's epochs at or above the recovery
+	// point may be stale: it is written lazily, and a power loss can have
+	// dropped the batches they came from and kept it while newer batches,
+	// synced since, carry other epochs from the same offsets. Those batches
+	// are all rescanned, so their epochs come from the rescan alone.
+	if !clean && ok && l.epochs.truncateFromEnd(recoveryPoint) {
+		l.markEpochsDirty()
+	}
 	for i, base := range bases {
 		s, missingIndex, err := openSegment(l.fs, l.dir, base, false)
 		if err != nil {
