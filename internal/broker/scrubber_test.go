@@ -1,9 +1,9 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/gregor-dev/gregor/internal/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,22 +18,7 @@ import (
 )
 
 // syncBuffer is a log destination safe for the broker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // On a single replica a scrub pass finds a batch that rotted in a sealed
 // segment, counts it, says at ERROR exactly which offsets are lost, and

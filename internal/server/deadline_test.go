@@ -1,35 +1,19 @@
 package server
 
 import (
-	"bytes"
 	"errors"
+	"github.com/gregor-dev/gregor/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // TestServerTrickledRequestIsClosed sends a request one byte every 20 ms to
 // a server whose connections.max.idle.ms is 200 ms: every byte comes well
