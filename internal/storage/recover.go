@@ -165,10 +165,11 @@ func (l *Log) recover() error {
 	// epochs, else those of the trusted ones would be missing from the
 	// cache and OffsetForLeaderEpoch would answer for them wrongly.
 	rescanAll := false
-	if data, ok, err := readFile(l.fs, l.dir, epochCheckpointFile); err != nil {
+	epochData, haveEpochs, err := readFile(l.fs, l.dir, epochCheckpointFile)
+	if err != nil {
 		return err
-	} else if ok {
-		if err := l.epochs.decode(data); err != nil {
+	} else if haveEpochs {
+		if err := l.epochs.decode(epochData); err != nil {
 			log.Warn("storage: ignoring leader epoch checkpoint, rescanning the log for its epochs", "dir", l.dir, "err", err)
 			rescanAll = true
 		}
@@ -180,6 +181,19 @@ func (l *Log) recover() error {
 	l.flush.saved = -1
 	if ok {
 		l.flush.saved = recoveryPoint
+	}
+	// The epoch checkpoint is written before every recovery point
+	// (saveLocked), even when it holds no epoch: one missing is written
+	// with the next. So a recovery point above the first segment's base
+	// with no epoch checkpoint means the file was lost, and with it the
+	// epochs of the segments below the recovery point, which nothing else
+	// rescans: they are rebuilt as after a damaged checkpoint.
+	if !haveEpochs {
+		l.markEpochsDirty()
+		if !rescanAll && ok && len(bases) > 0 && recoveryPoint > bases[0] {
+			log.Warn("storage: leader epoch checkpoint missing, rescanning the log for its epochs", "dir", l.dir, "recoveryPoint", recoveryPoint)
+			rescanAll = true
+		}
 	}
 	// After a crash the checkpoint's epochs at or above the recovery
 	// point may be stale: it is written lazily, and a power loss can have
@@ -244,9 +258,16 @@ func (l *Log) recover() error {
 			// would stay, below the LEO, on batches of older epochs, and
 			// the next Open, rescanning this segment as the active one,
 			// would drop it (FuzzStorageRecovery).
-			if l.epochs.truncateFromEnd(min(s.next, bases[i+1])) {
+			// The epochs this segment's own batches above that cut carry
+			// (the garbled batch's, served as the last) are added back,
+			// else the next Open's rescan would find them and the two
+			// Opens would disagree.
+			if cut := min(s.next, bases[i+1]); l.epochs.truncateFromEnd(cut) {
 				l.markEpochsDirty()
 				l.epochsFromTrusted = true
+				if err := l.reassignEpochsFrom(s, cut); err != nil {
+					return err
+				}
 			}
 			bases = bases[:i+1]
 			last = true
@@ -500,22 +521,7 @@ func (l *Log) recoverSegment(s *segment) error {
 			break
 		}
 		s.indexBatch(&h, pos, interval)
-		if e := h.PartitionLeaderEpoch; e >= 0 && !h.Control() {
-			// The epoch field is outside the CRC (the leader stamps it):
-			// a batch at or after an epoch's start with a lower epoch
-			// means that epoch came from a damaged field; drop it rather
-			// than let it answer OffsetForLeaderEpoch.
-			if latest, ok := l.epochs.latest(); ok && e < latest.epoch && h.BaseOffset >= latest.start {
-				l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epoch as damaged", "segment", s.log.Name(),
-					"offset", h.BaseOffset, "epoch", e, "dropped", latest.epoch)
-				l.epochs.dropAbove(e)
-				l.markEpochsDirty()
-			}
-			if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
-				l.epochs.assign(e, h.BaseOffset)
-				l.markEpochsDirty()
-			}
-		}
+		l.rescannedEpoch(s, &h)
 		pos += h.Size()
 	}
 	if pos < size {
@@ -530,6 +536,47 @@ func (l *Log) recoverSegment(s *segment) error {
 	}
 	s.dirty = true
 	return s.sync()
+}
+
+// rescannedEpoch adds the leader epoch of h, a batch of s that a rescan
+// found intact, to the epoch cache.
+func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
+	e := h.PartitionLeaderEpoch
+	if e < 0 || h.Control() {
+		return
+	}
+	// The epoch field is outside the CRC (the leader stamps it): a batch
+	// at or after an epoch's start with a lower epoch means that epoch
+	// came from a damaged field; drop it rather than let it answer
+	// OffsetForLeaderEpoch.
+	if latest, ok := l.epochs.latest(); ok && e < latest.epoch && h.BaseOffset >= latest.start {
+		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epoch as damaged", "segment", s.log.Name(),
+			"offset", h.BaseOffset, "epoch", e, "dropped", latest.epoch)
+		l.epochs.dropAbove(e)
+		l.markEpochsDirty()
+	}
+	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
+		l.epochs.assign(e, h.BaseOffset)
+		l.markEpochsDirty()
+	}
+}
+
+// reassignEpochsFrom adds again the epochs of the batches of s (rescanned,
+// intact) from offset from on, after the cache was cut there.
+func (l *Log) reassignEpochsFrom(s *segment, from int64) error {
+	buf := make([]byte, record.HeaderSize)
+	size := s.size.Load()
+	for pos := int64(0); pos < size; {
+		h, err := s.header(buf, pos, size)
+		if err != nil {
+			return err
+		}
+		if h.LastOffset() >= from {
+			l.rescannedEpoch(s, &h)
+		}
+		pos += h.Size()
+	}
+	return nil
 }
 
 // logTruncatedTail reports what recovery cuts from pos to size of s. A

@@ -492,27 +492,42 @@ const bodyOffset = 21
 
 // TestStorageRecoverEpochsOfTrustedSegments: after a crash, the epochs of
 // the segments below the recovery point come from the epoch checkpoint. If
-// it does not decode, every segment is rescanned for them; and epochs a
-// rescan of such a segment found (here one with a garbage tail) are
-// checkpointed by Open, since the next Open trusts that segment again
-// (FuzzStorageRecovery found a second Open losing the epoch of a segment
-// the first one had rescanned, and both missing the others').
+// it does not decode, or is missing while the recovery point says the log
+// has data (it is always written first), every segment is rescanned for
+// them; and epochs a rescan of such a segment found (here one with a
+// garbage tail) are checkpointed by Open, since the next Open trusts that
+// segment again (FuzzStorageRecovery found a second Open losing the epoch
+// of a segment the first one had rescanned, and both missing the others').
 func TestStorageRecoverEpochsOfTrustedSegments(t *testing.T) {
 	fx := newRecoveryFixture(t)
 	want := string(fx.files[epochCheckpointFile])
-	files, _ := fx.damage([]byte{
-		fx.nameIndex(epochCheckpointFile), mutSet, 0, 0, 'x', // bad version line
-		fx.fileIndex(1, logSuffix), mutAppend, 0, 0, 7,
-	})
-	delete(files, cleanShutdownFile)
-	fs := writeFixtureFiles(t, files)
-	o := Options{SegmentBytes: 400, IndexIntervalBytes: 90, Now: newClock().now, Logger: quietLogger()}
-	l := mustOpen(t, fs, fixtureDir, o)
-	if got := string(l.epochs.encode()); got != want {
-		t.Fatalf("epochs after recovery %q, want %q", got, want)
-	}
-	again := mustOpen(t, fs.CrashClone(storagetest.CrashOptions{}), fixtureDir, o)
-	if got := string(again.epochs.encode()); got != want {
-		t.Fatalf("epochs after a second recovery %q, want %q", got, want)
+	for _, tc := range []struct {
+		name  string
+		clean bool
+		muts  []byte
+	}{
+		{"bad version line", false, []byte{
+			fx.nameIndex(epochCheckpointFile), mutSet, 0, 0, 'x',
+			fx.fileIndex(1, logSuffix), mutAppend, 0, 0, 7,
+		}},
+		{"deleted after a crash", false, []byte{fx.nameIndex(epochCheckpointFile), mutDelete, 0, 0, 0}},
+		{"deleted after a clean shutdown", true, []byte{fx.nameIndex(epochCheckpointFile), mutDelete, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, _ := fx.damage(tc.muts)
+			if !tc.clean {
+				delete(files, cleanShutdownFile)
+			}
+			fs := writeFixtureFiles(t, files)
+			o := Options{SegmentBytes: 400, IndexIntervalBytes: 90, Now: newClock().now, Logger: quietLogger()}
+			l := mustOpen(t, fs, fixtureDir, o)
+			if got := string(l.epochs.encode()); got != want {
+				t.Fatalf("epochs after recovery %q, want %q", got, want)
+			}
+			again := mustOpen(t, fs.CrashClone(storagetest.CrashOptions{}), fixtureDir, o)
+			if got := string(again.epochs.encode()); got != want {
+				t.Fatalf("epochs after a second recovery %q, want %q", got, want)
+			}
+		})
 	}
 }
