@@ -478,7 +478,7 @@ func (l *Log) recoverSegment(s *segment) error {
 		off := int(pos - bufPos)
 		h, batch, _, err := record.Next(buf[off:])
 		if errors.Is(err, record.ErrTruncated) && bufPos+int64(len(buf)) < size {
-			need := int64(recoverChunk)
+			need := min(int64(recoverChunk), size-pos) // a small segment gets a small buffer
 			if n, err := record.BatchSize(buf[off:]); err == nil && n > need && n <= size-pos {
 				need = n
 			}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,11 +88,7 @@ type Sealed struct {
 func (s Sealed) Seal() []byte {
 	recs := s.Records
 	if s.Codec != 0 && !s.Compressed {
-		comp, err := kgo.DefaultCompressor(codec(s.Codec))
-		if err != nil {
-			panic(err)
-		}
-		out, _ := comp.Compress(new(bytes.Buffer), recs)
+		out, _ := compressor(s.Codec).Compress(new(bytes.Buffer), recs)
 		recs = append([]byte(nil), out...)
 	}
 	kb := kmsg.RecordBatch{
@@ -175,6 +172,25 @@ func Records(rs ...RawRecord) []byte {
 		b = r.AppendTo(b)
 	}
 	return b
+}
+
+// compressors are franz-go's, one per codec, made once: making one (a zstd
+// encoder's tables above all) costs more than most batches they compress,
+// and a fuzz target seals a batch per execution.
+var compressors [5]struct {
+	once sync.Once
+	c    kgo.Compressor
+}
+
+func compressor(c int8) kgo.Compressor {
+	e := &compressors[c]
+	e.once.Do(func() {
+		var err error
+		if e.c, err = kgo.DefaultCompressor(codec(c)); err != nil {
+			panic(err)
+		}
+	})
+	return e.c
 }
 
 func codec(c int8) kgo.CompressionCodec {
