@@ -90,7 +90,13 @@ func (h *Handlers) produce(ctx context.Context, _ *server.Request, req *kmsg.Pro
 			}
 			if err != nil {
 				h.setProduceError(req.Version, &sp, err)
-				h.metrics.Topic(topicName(t, rt.Topic)).FailedProduce.Inc()
+				// By topic only for one that exists, as Kafka counts
+				// them: a name a client made up (any bytes, not even
+				// UTF-8) is no metric label, and would add a series per
+				// name without bound.
+				if t != nil {
+					h.metrics.Topic(t.Name).FailedProduce.Inc()
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -135,15 +141,6 @@ type pendingAck struct {
 	ack              partition.Ack
 	topic, partition int
 	name             string
-}
-
-// topicName is a produce's topic name for metrics: the topic looked up, else
-// the name the request gave (empty for an unknown v13 topic id).
-func topicName(t *broker.Topic, requested string) string {
-	if t != nil {
-		return t.Name
-	}
-	return requested
 }
 
 // waitAcks waits for every pending acknowledgement, all under the

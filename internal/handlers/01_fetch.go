@@ -47,12 +47,15 @@ import (
 func (h *Handlers) ParkedFetches() int64 { return h.parkedFetches.Load() }
 
 // countFetch counts the bytes a fetch answer sends and its failed
-// partitions, by topic.
+// partitions, by topic (those that exist: see produce).
 func (h *Handlers) countFetch(resp *fetchResponse) {
 	if h.metrics == nil {
 		return
 	}
 	for ti := range resp.Topics {
+		if resp.topicNames[ti] == "" {
+			continue
+		}
 		var out int64
 		for pi, p := range resp.Topics[ti].Partitions {
 			out += resp.records[ti][pi].Len()
@@ -196,7 +199,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 		}
 		resp.Topics = append(resp.Topics, st)
 		resp.records = append(resp.records, records)
-		name := rt.Topic
+		name := "" // unknown: no metrics
 		if t != nil {
 			name = t.Name
 		}
