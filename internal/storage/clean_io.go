@@ -221,18 +221,21 @@ func cleanedPath(dir string, base int64, suffix string) string {
 // .log through bw (reset to it).
 func newCleanedWriter(fs FS, dir string, base, interval int64, cio *cleanIO, bw *bufio.Writer) (*cleanedWriter, error) {
 	s := &segment{base: base, next: base, maxTs: -1, maxTsOff: -1, rollBase: -1}
-	s.idx.codec, s.tidx.codec = offsetCodec, timeCodec
-	files := []*File{&s.log, &s.idx.f, &s.tidx.f}
-	for i, suffix := range segmentSuffixes {
+	s.initIndexes(fs, func(suffix string) string { return cleanedPath(dir, base, suffix) })
+	for _, suffix := range segmentSuffixes {
 		f, err := fs.OpenFile(cleanedPath(dir, base, suffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, filePerm)
 		if err != nil {
-			for _, g := range files[:i] {
-				(*g).Close()
+			if s.log != nil {
+				s.log.Close()
 			}
 			removeCleanedFiles(fs, dir, base)
 			return nil, err
 		}
-		*files[i] = f
+		if suffix == logSuffix {
+			s.log = f
+		} else {
+			f.Close() // created empty; finish persists the entries
+		}
 	}
 	bw.Reset(s.log)
 	return &cleanedWriter{fs: fs, dir: dir, seg: s, w: bw, io: cio, interval: interval}, nil
@@ -254,17 +257,15 @@ func (c *cleanedWriter) add(batch []byte, h *record.Header) error {
 func (c *cleanedWriter) finish(mtime time.Time) error {
 	s := c.seg
 	err := c.w.Flush()
-	if err == nil {
-		err = s.writeIndexes()
-	}
-	if err == nil {
-		err = s.finish()
-	}
+	s.finish()
 	if err == nil {
 		err = chtimes(c.fs, cleanedPath(c.dir, s.base, logSuffix), mtime)
 	}
 	if err == nil {
-		err = errors.Join(s.log.Sync(), s.idx.f.Sync(), s.tidx.f.Sync())
+		err = s.log.Sync()
+	}
+	if err == nil {
+		err = s.persistIndexes()
 	}
 	return errors.Join(err, s.close())
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/gregor-dev/gregor/internal/record"
@@ -226,6 +227,10 @@ func (l *Log) swapCleaned(p *cleanPlan, cs cleanSeg) error {
 		err = ErrCleanAborted // truncated into and active again
 	}
 	if err == nil {
+		// From here old's index files are deleted and replaced: it must
+		// not write them by name again (if the swap fails, the next Open
+		// rebuilds them).
+		old.retireIndexes()
 		err = l.replaceFiles(base)
 	}
 	if err != nil {
@@ -266,7 +271,8 @@ func (l *Log) swapCleaned(p *cleanPlan, cs cleanSeg) error {
 // crash can pair the new .log with the old indexes.
 func (l *Log) replaceFiles(base int64) error {
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if err := l.fs.Remove(segmentPath(l.dir, base, suffix)); err != nil {
+		// Absent if never persisted (a segment rolled moments ago).
+		if err := l.fs.Remove(segmentPath(l.dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

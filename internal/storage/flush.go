@@ -257,7 +257,7 @@ func (l *Log) syncRolled(s *segment, p SyncPoint) {
 	// The segment may have been replaced meanwhile (compaction,
 	// retention): its files are then closed or about to be.
 	if err == nil && s.acquire() {
-		err = errors.Join(s.idx.f.Sync(), s.tidx.f.Sync())
+		err = s.persistIndexes()
 		s.release()
 	}
 	if err == nil {

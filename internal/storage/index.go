@@ -2,22 +2,39 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 )
 
-// sparseIndex is the in-memory copy of an index file plus the bytes of
-// entries not yet written to it. Entries only ever grow at the end, except
-// when truncation or a rebuild shrinks them. The writer (holding Log.mu)
-// mutates; readers look entries up concurrently under mu.
+// sparseIndex is the in-memory copy of an index file. Readers look entries
+// up concurrently under mu; the writer (holding Log.mu) mutates.
+//
+// The file is written only by persist, and held open only while it is:
+// an index holds no file descriptor between persists, so a partition costs
+// one descriptor per segment (its .log), not three. Entries added since
+// the last persist wait in memory (pending) until the segment is synced,
+// finished or closed; after a crash they are missing from the file, which
+// is what recovery expects of any segment it rescans (the active one and
+// those above the recovery point), and a segment below it was persisted
+// before the recovery point passed it (syncRolled). A truncation or
+// rebuild that shrinks the entries marks the file for a rewrite from
+// memory at the next persist instead of cutting it at once.
 type sparseIndex[E any] struct {
-	f     File
+	fs    FS
+	path  string
 	codec *indexCodec[E]
 
 	mu      sync.RWMutex // guards entries
 	entries []E
 
-	pending []byte // encoded, not yet written; writer only
+	// fmu guards what follows and the file's I/O: persist may run in the
+	// background (syncRolled) while the writer adds to another index.
+	fmu     sync.Mutex
+	pending []byte // encoded entries after the file's, not yet written
+	rewrite bool   // the file no longer matches a prefix of entries
+	retired bool   // the segment is gone or its names reused: never write
 }
 
 // indexCodec describes one index file format.
@@ -28,6 +45,10 @@ type indexCodec[E any] struct {
 	get       func(b []byte) E
 	rel       func(e E) uint32     // the entry's offset relative to the segment base
 	ascending func(prev, e E) bool // entries must be strictly increasing
+}
+
+func (x *sparseIndex[E]) init(fs FS, path string, codec *indexCodec[E]) {
+	x.fs, x.path, x.codec = fs, path, codec
 }
 
 func (x *sparseIndex[E]) len() int {
@@ -46,53 +67,118 @@ func (x *sparseIndex[E]) last() (E, bool) {
 	return x.entries[len(x.entries)-1], true
 }
 
-// add appends e in memory; writeOut puts it in the file.
+// add appends e in memory; persist puts it in the file.
 func (x *sparseIndex[E]) add(e E) {
 	x.mu.Lock()
 	x.entries = append(x.entries, e)
 	x.mu.Unlock()
+	x.fmu.Lock()
 	x.pending = x.codec.put(x.pending, e)
+	x.fmu.Unlock()
 }
 
-// writeOut writes the pending entries with one Write.
-func (x *sparseIndex[E]) writeOut() error {
-	if len(x.pending) == 0 {
+// persist writes the entries the file lacks (all of them after a
+// rewrite) with one Write and fsyncs it, opening and closing the file
+// around that. A full disk is not an error: the entries stay in memory for
+// the next persist, which rewrites the file (a short write may have left
+// part of them), and recovery copes with an index that lacks entries.
+func (x *sparseIndex[E]) persist() error {
+	x.fmu.Lock()
+	defer x.fmu.Unlock()
+	if x.retired || (!x.rewrite && len(x.pending) == 0) {
 		return nil
 	}
-	_, err := x.f.Write(x.pending)
-	x.pending = x.pending[:0]
-	return err
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	data := x.pending
+	if x.rewrite {
+		flags |= os.O_TRUNC
+		x.mu.RLock()
+		data = make([]byte, 0, len(x.entries)*x.codec.entrySize)
+		for _, e := range x.entries {
+			data = x.codec.put(data, e)
+		}
+		x.mu.RUnlock()
+	}
+	f, err := x.fs.OpenFile(x.path, flags, filePerm)
+	if err == nil {
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		if isNoSpace(err) {
+			x.rewrite = true
+			return nil
+		}
+		return fmt.Errorf("storage: writing %s: %w", x.path, err)
+	}
+	x.pending, x.rewrite = x.pending[:0], false
+	return nil
 }
 
-// reset drops every entry, in memory and in the file.
-func (x *sparseIndex[E]) reset() error {
+// retire stops every later write: the segment's files are being removed,
+// renamed or replaced, and a write by path would create or damage a file
+// that is no longer this index's.
+func (x *sparseIndex[E]) retire() {
+	x.fmu.Lock()
+	x.retired = true
+	x.pending = nil
+	x.fmu.Unlock()
+}
+
+// reset drops every entry; the file is rewritten (emptied, or with the
+// entries added since) at the next persist, whatever it held.
+func (x *sparseIndex[E]) reset() {
 	x.mu.Lock()
 	x.entries = x.entries[:0:0]
 	x.mu.Unlock()
-	x.pending = x.pending[:0]
-	return x.f.Truncate(0)
+	x.fmu.Lock()
+	x.pending, x.rewrite = x.pending[:0], true
+	x.fmu.Unlock()
 }
 
 // truncateRel drops the entries whose relative offset is ≥ rel.
-func (x *sparseIndex[E]) truncateRel(rel uint32) error {
-	x.mu.Lock()
+func (x *sparseIndex[E]) truncateRel(rel uint32) {
+	x.mu.RLock()
 	n := len(x.entries)
 	for n > 0 && x.codec.rel(x.entries[n-1]) >= rel {
 		n--
 	}
-	changed := n != len(x.entries)
+	x.mu.RUnlock()
+	x.truncateLen(n)
+}
+
+// truncateLen keeps the first n entries. Entries only in pending are
+// dropped from it; cutting into those the file has means a rewrite.
+func (x *sparseIndex[E]) truncateLen(n int) {
+	x.mu.Lock()
+	cut := len(x.entries) - n
+	if cut <= 0 {
+		x.mu.Unlock()
+		return
+	}
 	x.entries = x.entries[:n]
 	x.mu.Unlock()
-	if !changed {
-		return nil
+	x.fmu.Lock()
+	if drop := cut * x.codec.entrySize; drop <= len(x.pending) {
+		x.pending = x.pending[:len(x.pending)-drop]
+	} else {
+		x.pending, x.rewrite = x.pending[:0], true
 	}
-	return x.f.Truncate(int64(n * x.codec.entrySize))
+	x.fmu.Unlock()
 }
 
 // load reads the whole file and checks it is a whole number of strictly
 // increasing entries. On error the in-memory entries are left empty.
 func (x *sparseIndex[E]) load() error {
-	fi, err := x.f.Stat()
+	f, err := x.fs.OpenFile(x.path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -101,8 +187,8 @@ func (x *sparseIndex[E]) load() error {
 		return fmt.Errorf("%w: %s size %d is not a multiple of %d", ErrCorrupt, x.codec.name, size, x.codec.entrySize)
 	}
 	buf := make([]byte, size)
-	if n, err := x.f.ReadAt(buf, 0); n != len(buf) {
-		return fmt.Errorf("storage: reading %s: %w", x.f.Name(), err)
+	if n, err := f.ReadAt(buf, 0); n != len(buf) {
+		return fmt.Errorf("storage: reading %s: %w", x.path, err)
 	}
 	entries := make([]E, 0, size/int64(x.codec.entrySize))
 	for b := buf; len(b) > 0; b = b[x.codec.entrySize:] {
@@ -236,14 +322,4 @@ func (x *timeIndex) lastTs() int64 {
 		return e.ts
 	}
 	return -1
-}
-
-// truncateLen keeps the first n entries, in memory and in the file (which
-// a failed write may have left with part of an entry more).
-func (x *sparseIndex[E]) truncateLen(n int) error {
-	x.mu.Lock()
-	x.entries = x.entries[:min(n, len(x.entries))]
-	x.mu.Unlock()
-	x.pending = x.pending[:0]
-	return x.f.Truncate(int64(n * x.codec.entrySize))
 }

@@ -371,9 +371,7 @@ func (l *Log) Roll() error {
 // rescans it.
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
-	if err := old.finish(); err != nil {
-		return l.failLocked("roll", err)
-	}
+	old.finish()
 	end := old.next
 	synced := l.syncPointLocked(end)
 	l.unflushed, l.lastFlush = 0, l.nowMs()

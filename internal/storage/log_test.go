@@ -636,3 +636,41 @@ func TestStorageDelete(t *testing.T) {
 		t.Fatalf("read after Delete: %v", err)
 	}
 }
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// A segment holds one file descriptor, its .log: index files are opened
+// only while their entries are written (sparseIndex.persist).
+func TestStorageOneDescriptorPerSegment(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts(newClock())
+	o.IndexIntervalBytes = 64
+	before := openFDs(t)
+	l := mustOpen(t, OS, dir, o)
+	appendBatches(t, l, 60, 4, 200, seqTs)
+	l.flush.rolls.Wait()
+	segs := len(l.segments())
+	if segs < 5 {
+		t.Fatalf("%d segments", segs)
+	}
+	if got := openFDs(t) - before; got != segs {
+		t.Fatalf("%d descriptors open for %d segments", got, segs)
+	}
+	must(t, l.Close())
+	l = mustOpen(t, OS, dir, o) // after a clean shutdown
+	if got := openFDs(t) - before; got != segs {
+		t.Fatalf("after reopening: %d descriptors open for %d segments", got, segs)
+	}
+	must(t, l.Close())
+	if got := openFDs(t) - before; got != 0 {
+		t.Fatalf("%d descriptors left open after Close", got)
+	}
+}

@@ -66,9 +66,8 @@ func (s *segment) undoAppend(m segmentMark) error {
 	if err := s.log.Truncate(m.size); err != nil {
 		return err
 	}
-	if err := errors.Join(s.idx.truncateLen(m.idxLen), s.tidx.truncateLen(m.tidxLen)); err != nil {
-		return err
-	}
+	s.idx.truncateLen(m.idxLen)
+	s.tidx.truncateLen(m.tidxLen)
 	s.next, s.maxTs, s.maxTsOff, s.bytesSinceIndex, s.dirty = m.next, m.maxTs, m.maxTsOff, m.bytesSinceIndex, m.dirty || s.dirty
 	return nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"math"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +22,6 @@ func TestStorageNoSpaceUndoesAppendAndResumes(t *testing.T) {
 		opts    func(*Options)
 	}{
 		{"log write", "*.log", nil},
-		{"index write", "*.index", func(o *Options) { o.IndexIntervalBytes = 1 }},
-		{"time index write", "*.timeindex", func(o *Options) { o.IndexIntervalBytes = 1 }},
 	}
 	for _, tc := range cases {
 		for _, crashed := range []bool{false, true} {
@@ -109,5 +108,48 @@ func TestStorageEIOStaysFailedUntilReopen(t *testing.T) {
 	equalBatches(t, readAll(t, l, 0), want)
 	if _, err := l.Append(makeBatch(t, 1, 2000, -1, 5)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An index is a cache of its segment's batch headers: ENOSPC while writing
+// one (when its segment is synced) neither fails the log nor loses the
+// entries, which the next sync writes whole; and an index left short on
+// disk is completed from the batch headers at the next Open.
+func TestStorageNoSpaceOnIndexPersist(t *testing.T) {
+	for _, pattern := range []string{"*.index", "*.timeindex"} {
+		t.Run(pattern, func(t *testing.T) {
+			dir := t.TempDir()
+			c := newClock()
+			o := testOpts(c)
+			o.IndexIntervalBytes = 1
+			ffs := storagetest.NewFaultFS(OS)
+			l, err := Open(ffs, dir, o)
+			must(t, err)
+			want := appendBatches(t, l, 4, 2, 50, seqTs)
+			ffs.InjectError(storagetest.OpWrite, pattern, 1, syscall.ENOSPC)
+			must(t, l.Roll())
+			l.flush.rolls.Wait()
+			if l.Err() != nil || ffs.Count(storagetest.OpWrite, pattern) == 0 {
+				t.Fatalf("after ENOSPC on %s: Err %v, writes %d", pattern, l.Err(), ffs.Count(storagetest.OpWrite, pattern))
+			}
+			want = append(want, appendBatches(t, l, 3, 2, 50, seqTs)...)
+			equalBatches(t, readAll(t, l, 0), want)
+			for i := range 3 { // offsets are found through the index
+				res, err := l.Read(int64(2*i+1), 1<<20, math.MaxInt64, true)
+				if err != nil || res.Slice.Size == 0 {
+					t.Fatalf("Read(%d): %+v %v", 2*i+1, res, err)
+				}
+			}
+			first := segmentFiles(t, dir, pattern[1:])[0]
+			if err := l.Close(); err != nil { // the close writes the rolled segment's index whole
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(first); err != nil || fi.Size() == 0 {
+				t.Fatalf("%s after Close: %v, %v", first, fi, err)
+			}
+			l = mustOpen(t, OS, dir, o)
+			equalBatches(t, readAll(t, l, 0), want)
+			must(t, l.Close())
+		})
 	}
 }

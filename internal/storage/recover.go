@@ -274,7 +274,8 @@ func (l *Log) recover() error {
 			changed = true
 		}
 		if err == nil && !last {
-			err = s.finish() // a rebuilt time index gets its final entry back
+			s.finish() // a rebuilt time index gets its final entry back
+			err = s.persistIndexes()
 		}
 		if err != nil {
 			return err
@@ -361,9 +362,7 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err er
 	var from offsetEntry
 	if why != nil {
 		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", why)
-		if err := s.resetIndexes(); err != nil {
-			return false, err
-		}
+		s.resetIndexes()
 	} else {
 		from, _ = s.idx.last()
 	}
@@ -372,14 +371,15 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err er
 	if err == nil && why == nil && s.maxTs != lastTs {
 		// A finished segment's last time entry is its max timestamp.
 		l.opts.Logger.Info("storage: rebuilding segment indexes", "segment", s.log.Name(), "reason", "time index lacks the max timestamp")
-		if err := s.resetIndexes(); err != nil {
-			return false, err
-		}
+		s.resetIndexes()
 		err = s.scanTail(offsetEntry{}, size, int64(l.opts.IndexIntervalBytes))
 	}
 	if errors.Is(err, ErrCorrupt) {
 		l.opts.Logger.Warn("storage: segment inconsistent, recovering it", "segment", s.log.Name(), "err", err)
 		return true, l.recoverSegment(s)
+	}
+	if err == nil {
+		err = s.persistIndexes() // what a rebuild or the tail scan added, if anything
 	}
 	s.publish(size)
 	return false, err
@@ -449,7 +449,7 @@ func (s *segment) scanTail(from offsetEntry, end, interval int64) error {
 		s.indexBatch(&h, pos, interval)
 		pos += h.Size()
 	}
-	return s.writeIndexes()
+	return nil
 }
 
 const recoverChunk = 1 << 20
@@ -464,9 +464,7 @@ func (l *Log) recoverSegment(s *segment) error {
 		return err
 	}
 	size := fi.Size()
-	if err := s.resetIndexes(); err != nil {
-		return err
-	}
+	s.resetIndexes()
 	interval := int64(l.opts.IndexIntervalBytes)
 	var (
 		buf    []byte
@@ -531,9 +529,6 @@ func (l *Log) recoverSegment(s *segment) error {
 		}
 	}
 	s.publish(pos)
-	if err := s.writeIndexes(); err != nil {
-		return err
-	}
 	s.dirty = true
 	return s.sync()
 }
@@ -637,9 +632,8 @@ func (l *Log) close(marker bool) error {
 	}
 	var errs []error
 	if l.Err() == nil && marker { // Delete needs no flush
-		if err := l.activeLocked().finish(); err != nil {
-			errs = append(errs, l.failLocked("close", err))
-		} else if err := l.flushLocked(); err != nil {
+		l.activeLocked().finish()
+		if err := l.flushLocked(); err != nil {
 			errs = append(errs, err)
 		} else if err := l.checkpointRecoveryPoint(); err != nil {
 			errs = append(errs, err)

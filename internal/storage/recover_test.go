@@ -326,6 +326,8 @@ func TestStorageStickyWriteError(t *testing.T) {
 		epoch   int32
 	}{
 		{"log write", storagetest.OpWrite, "*.log", nil, -1},
+		// Index entries are written when their segment is synced: here
+		// by the roll after the append.
 		{"index write", storagetest.OpWrite, "*.index", func(o *Options) { o.IndexIntervalBytes = 1 }, -1},
 		{"fsync", storagetest.OpSync, "*.log", func(o *Options) { o.FlushMessages = 1 }, -1},
 	}
@@ -345,6 +347,12 @@ func TestStorageStickyWriteError(t *testing.T) {
 			want := appendBatches(t, l, 3, 2, 50, seqTs)
 			ffs.InjectError(tc.op, tc.pattern, 1, nil)
 			_, err = l.Append(makeBatch(t, 2, 5, tc.epoch, 50))
+			if tc.op == storagetest.OpWrite && tc.pattern == "*.index" {
+				must(t, err)
+				must(t, l.Roll())
+				l.flush.rolls.Wait() // the background sync of the rolled segment fails
+				_, err = l.Append(makeBatch(t, 2, 5, tc.epoch, 50))
+			}
 			if !errors.Is(err, ErrStorage) || !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("append with a failing %s: %v", tc.name, err)
 			}

@@ -83,35 +83,45 @@ type segment struct {
 	deletedNames    bool  // retired with its files renamed *.deleted
 }
 
-// openSegment opens (creating where absent, emptying if truncate) the three
-// files of a segment. missingIndex reports an index file that did not exist.
+// openSegment opens (creating where absent, emptying if truncate) the .log
+// file of a segment; its index files are held open only by persist (see
+// sparseIndex), and created or emptied here if truncate. missingIndex
+// reports an index file that did not exist.
 func openSegment(fs FS, dir string, base int64, truncate bool) (s *segment, missingIndex bool, err error) {
 	s = &segment{base: base, next: base, maxTs: -1, maxTsOff: -1, rollBase: -1}
-	s.idx.codec = offsetCodec
-	s.tidx.codec = timeCodec
+	s.initIndexes(fs, func(suffix string) string { return segmentPath(dir, base, suffix) })
 	s.refs.Store(1)
 	s.readMaxTs.Store(-1)
 	flags := fileFlags
 	if truncate {
+		// The index files are created (empty) now, not at their first
+		// persist, so that the caller's directory sync makes their names
+		// durable with the .log's.
 		flags |= os.O_TRUNC
-	}
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if _, err := fs.Stat(segmentPath(dir, base, suffix)); err != nil {
-			missingIndex = true
-		}
-	}
-	files := []*File{&s.log, &s.idx.f, &s.tidx.f}
-	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		f, err := fs.OpenFile(segmentPath(dir, base, suffix), flags, filePerm)
-		if err != nil {
-			for _, g := range files[:i] {
-				(*g).Close()
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			f, err := fs.OpenFile(segmentPath(dir, base, suffix), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
+			if err != nil {
+				return nil, false, err
 			}
-			return nil, false, err
+			f.Close()
 		}
-		*files[i] = f
+	} else {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			if _, err := fs.Stat(segmentPath(dir, base, suffix)); err != nil {
+				missingIndex = true
+			}
+		}
+	}
+	if s.log, err = fs.OpenFile(segmentPath(dir, base, logSuffix), flags, filePerm); err != nil {
+		return nil, false, err
 	}
 	return s, missingIndex, nil
+}
+
+// initIndexes names the index files by path(suffix).
+func (s *segment) initIndexes(fs FS, path func(suffix string) string) {
+	s.idx.init(fs, path(indexSuffix), offsetCodec)
+	s.tidx.init(fs, path(timeIndexSuffix), timeCodec)
 }
 
 func (s *segment) acquire() bool {
@@ -146,13 +156,21 @@ func (s *segment) indexBatch(h *record.Header, pos int64, interval int64) {
 	s.next = h.NextOffset()
 }
 
-func (s *segment) writeIndexes() error {
-	return errors.Join(s.idx.writeOut(), s.tidx.writeOut())
+// persistIndexes writes and fsyncs what the index files lack.
+func (s *segment) persistIndexes() error {
+	return errors.Join(s.idx.persist(), s.tidx.persist())
 }
 
-func (s *segment) resetIndexes() error {
+// retireIndexes stops all writes to the index files (see sparseIndex.retire).
+func (s *segment) retireIndexes() {
+	s.idx.retire()
+	s.tidx.retire()
+}
+
+func (s *segment) resetIndexes() {
 	s.maxTs, s.maxTsOff, s.bytesSinceIndex, s.next = -1, -1, 0, s.base
-	return errors.Join(s.idx.reset(), s.tidx.reset())
+	s.idx.reset()
+	s.tidx.reset()
 }
 
 // append writes one batch whose base offset is already set.
@@ -162,10 +180,7 @@ func (s *segment) append(batch []byte, h *record.Header, interval int64) error {
 		return err
 	}
 	s.dirty = true
-	s.indexBatch(h, pos, interval)
-	if err := s.writeIndexes(); err != nil {
-		return err
-	}
+	s.indexBatch(h, pos, interval) // in memory: written at the next sync
 	s.publish(pos + int64(len(batch)))
 	return nil
 }
@@ -178,27 +193,30 @@ func (s *segment) publish(size int64) {
 
 // finish adds the final time index entry (see timeIndex) before the segment
 // stops being the active one or the log closes.
-func (s *segment) finish() error {
+func (s *segment) finish() {
 	if s.maxTs > s.tidx.lastTs() {
 		s.tidx.add(timeEntry{ts: s.maxTs, rel: uint32(s.maxTsOff - s.base)})
 		s.dirty = true
 	}
-	return s.tidx.writeOut()
 }
 
+// sync fsyncs the .log if it was written since the last fsync, and
+// persists the indexes' new entries.
 func (s *segment) sync() error {
-	if !s.dirty {
-		return nil
+	if s.dirty {
+		if err := s.log.Sync(); err != nil {
+			return err
+		}
+		s.dirty = false
 	}
-	if err := errors.Join(s.log.Sync(), s.idx.f.Sync(), s.tidx.f.Sync()); err != nil {
-		return err
-	}
-	s.dirty = false
-	return nil
+	return s.persistIndexes()
 }
 
+// close closes the .log; index entries not persisted are dropped (callers
+// that keep the segment sync it first).
 func (s *segment) close() error {
-	return errors.Join(s.log.Close(), s.idx.f.Close(), s.tidx.f.Close())
+	s.retireIndexes()
+	return s.log.Close()
 }
 
 func removeSegmentFiles(fs FS, dir string, base int64) error {

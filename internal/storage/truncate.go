@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/gregor-dev/gregor/internal/record"
@@ -111,9 +110,8 @@ func (l *Log) TruncateTo(off int64) error {
 		if err := s.log.Truncate(cut); err != nil {
 			return l.failLocked("truncate", err)
 		}
-		if err := errors.Join(s.idx.truncateRel(rel), s.tidx.truncateRel(rel)); err != nil {
-			return l.failLocked("truncate", err)
-		}
+		s.idx.truncateRel(rel)
+		s.tidx.truncateRel(rel)
 		last, _ := s.idx.last()
 		if err := s.scanTail(last, cut, int64(l.opts.IndexIntervalBytes)); err != nil {
 			return l.failLocked("truncate", err)
@@ -150,6 +148,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	}
 	segs := l.segments()
 	for _, s := range segs { // free the names: one of them may be off's
+		s.retireIndexes()
 		if err := renameDeleted(l.fs, l.dir, s.base); err != nil {
 			return l.failLocked("truncate", err)
 		}
@@ -225,6 +224,7 @@ func (l *Log) setStartLocked(off int64) error {
 func (l *Log) retireLocked(segs []*segment, filesHandled bool) {
 	now := l.nowMs()
 	for _, s := range segs {
+		s.retireIndexes()
 		if !filesHandled {
 			if err := renameDeleted(l.fs, l.dir, s.base); err != nil {
 				l.opts.Logger.Warn("storage: renaming removed segment files", "dir", l.dir, "base", s.base, "err", err)
