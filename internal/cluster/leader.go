@@ -32,10 +32,11 @@ type leases struct {
 	mu      sync.Mutex
 	last    map[int32]time.Time
 	applied map[int32]appliedReport
+	conn    map[int32]<-chan struct{} // closes with the connection of a broker's last heartbeat
 }
 
 func newLeases() *leases {
-	return &leases{last: map[int32]time.Time{}, applied: map[int32]appliedReport{}}
+	return &leases{last: map[int32]time.Time{}, applied: map[int32]appliedReport{}, conn: map[int32]<-chan struct{}{}}
 }
 
 // appliedReport is the metadata offset a broker last said it has applied
@@ -133,8 +134,9 @@ func (n *Node) unclean(img *controller.Image) func(topic string) bool {
 
 // ServeController answers a broker-to-controller request (BrokerRegistration,
 // BrokerHeartbeat, AlterPartition, AllocateProducerIds) as the quorum
-// leader; other nodes answer NOT_CONTROLLER.
-func (n *Node) ServeController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+// leader; other nodes answer NOT_CONTROLLER. connClosed, if not nil, is
+// closed when the connection the request came on is (see watchConn).
+func (n *Node) ServeController(ctx context.Context, req kmsg.Request, connClosed <-chan struct{}) (kmsg.Response, error) {
 	switch req := req.(type) {
 	case *kmsg.BrokerRegistrationRequest:
 		resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
@@ -145,6 +147,9 @@ func (n *Node) ServeController(ctx context.Context, req kmsg.Request) (kmsg.Resp
 		resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 		err := n.heartbeat(req, resp)
 		resp.ErrorCode = errorCode(err)
+		if err == nil {
+			n.watchConn(req.BrokerID, req.BrokerEpoch, connClosed)
+		}
 		return resp, nil
 	case *kmsg.AlterPartitionRequest:
 		return n.alterPartition(req), nil
@@ -374,6 +379,7 @@ func (n *Node) leaderLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-tick.C:
+		case <-n.leaderChange(): // take over at once, not at the next tick
 		}
 		leader := n.IsController()
 		now := n.now()
@@ -385,9 +391,11 @@ func (n *Node) leaderLoop() {
 			for id := range n.committed().Brokers {
 				n.leases.last[id] = now
 			}
+			n.leases.conn = map[int32]<-chan struct{}{}
 			n.leases.mu.Unlock()
 			lastRebalance = now
 			n.logger.Info("this node leads the metadata quorum")
+			n.probeAll()
 		}
 		wasLeader = leader
 		if !leader {

@@ -27,7 +27,7 @@ import (
 func (n *Node) callController(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	switch leader := n.ControllerID(); {
 	case leader == n.id:
-		return n.ServeController(ctx, req)
+		return n.ServeController(ctx, req, nil)
 	case leader < 0:
 		return n.requestVoters(ctx, req)
 	default:

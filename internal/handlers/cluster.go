@@ -24,8 +24,9 @@ type Cluster interface {
 	// ControllerID is the metadata quorum leader, -1 if none.
 	ControllerID() int32
 	IsController() bool
-	// ServeController answers a broker-to-controller request.
-	ServeController(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	// ServeController answers a broker-to-controller request;
+	// connClosed closes with the connection it came on.
+	ServeController(ctx context.Context, req kmsg.Request, connClosed <-chan struct{}) (kmsg.Response, error)
 	// ForwardToController sends a client request to the quorum leader.
 	ForwardToController(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	// ElectLeaders runs elections on the quorum leader.
@@ -96,7 +97,7 @@ func (h *Handlers) coordinatorAddr(partition int32) (id int32, host string, port
 // KRaft's broker-to-controller requests, answered by the quorum leader. AlterPartition v2+ (topic ids) and v3
 // (KIP-903 broker epochs in the ISR) are decoded too.
 func (h *Handlers) controllerRequest(ctx context.Context, r *server.Request) (kmsg.Response, error) {
-	return h.cluster.ServeController(ctx, r.Body)
+	return h.cluster.ServeController(ctx, r.Body, r.ConnClosed)
 }
 
 // ElectLeaders, key 43, versions 0-2: v1 (KIP-460) the election type

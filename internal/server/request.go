@@ -75,6 +75,10 @@ type Request struct {
 	// broker does not serve; Body is then an empty v0 request.
 	UnsupportedVersion bool
 	Remote             net.Addr
+	// ConnClosed is closed when the connection the request came on is
+	// (nil for a request that did not come on a connection): the quorum
+	// leader watches its brokers' heartbeat connections with it.
+	ConnClosed <-chan struct{}
 }
 
 // Handler serves decoded requests.

@@ -127,7 +127,7 @@ func (s *Server) Serve() error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		delay = 0
-		c := &conn{s: s, nc: nc, remote: nc.RemoteAddr()}
+		c := &conn{s: s, nc: nc, remote: nc.RemoteAddr(), closed: make(chan struct{})}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -175,7 +175,8 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	remote net.Addr
-	busy   bool // guarded by s.mu: a request is being served
+	busy   bool          // guarded by s.mu: a request is being served
+	closed chan struct{} // closed when the connection is
 }
 
 // closeIfIdleLocked unblocks a connection waiting for its next request.
@@ -282,6 +283,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.s.cfg.Metrics.Connection(-1)
 		c.nc.Close()
+		close(c.closed)
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -359,7 +361,7 @@ func (c *conn) serveRequest(st *connState) bool {
 		return false
 	}
 	st.parsed = true
-	req.Remote = c.remote
+	req.Remote, req.ConnClosed = c.remote, c.closed
 	start := time.Now()
 	resp, err := c.handle(req)
 	defer func() { c.s.cfg.Metrics.Request(kmsg.NameForKey(req.Key), time.Since(start)) }()
