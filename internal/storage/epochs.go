@@ -52,16 +52,23 @@ func (c *epochCache) assign(epoch int32, start int64) bool {
 	return true
 }
 
-// dropAbove drops the epochs above epoch; it reports whether any went.
-func (c *epochCache) dropAbove(epoch int32) bool {
+// dropContradicted drops the epochs that a batch of epoch at offset
+// contradicts: those above epoch starting at or before offset (each would
+// claim the batch). Epochs starting after offset stay. It returns the
+// dropped epochs.
+func (c *epochCache) dropContradicted(epoch int32, offset int64) []int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.entries)
-	for n > 0 && c.entries[n-1].epoch > epoch {
-		n--
+	var dropped []int32
+	kept := c.entries[:0]
+	for _, e := range c.entries {
+		if e.epoch > epoch && e.start <= offset {
+			dropped = append(dropped, e.epoch)
+			continue
+		}
+		kept = append(kept, e)
 	}
-	dropped := n < len(c.entries)
-	c.entries = c.entries[:n]
+	c.entries = kept
 	return dropped
 }
 

@@ -542,12 +542,15 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	}
 	// The epoch field is outside the CRC (the leader stamps it): a batch
 	// at or after an epoch's start with a lower epoch means that epoch
-	// came from a damaged field; drop it rather than let it answer
-	// OffsetForLeaderEpoch.
-	if latest, ok := l.epochs.latest(); ok && e < latest.epoch && h.BaseOffset >= latest.start {
-		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epoch as damaged", "segment", s.log.Name(),
-			"offset", h.BaseOffset, "epoch", e, "dropped", latest.epoch)
-		l.epochs.dropAbove(e)
+	// came from a damaged field, or from a checkpoint that described
+	// segments since lost (a rescan after a break in the offsets finds a
+	// batch whose garbled base offset lands inside the next segment's
+	// epoch; FuzzStorageRecovery 7c50d9b9); drop it rather than let it
+	// answer OffsetForLeaderEpoch. Epochs that start after the batch
+	// stay: the batches after it may carry them.
+	if dropped := l.epochs.dropContradicted(e, h.BaseOffset); len(dropped) > 0 {
+		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epochs as damaged", "segment", s.log.Name(),
+			"offset", h.BaseOffset, "epoch", e, "dropped", dropped)
 		l.markEpochsDirty()
 	}
 	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
