@@ -149,6 +149,9 @@ func (l *Log) recover() error {
 		changed = true
 	}
 
+	// The start offset as checkpointed, for the rescans' epochs (see
+	// rescannedEpoch); raised to the first segment's base below.
+	l.start.Store(start)
 	var segs []*segment
 	defer func() { l.setSegmentsLocked(segs) }() // Open closes them on error
 	if len(bases) == 0 {
@@ -537,9 +540,15 @@ func (l *Log) recoverSegment(s *segment) error {
 // found intact, to the epoch cache.
 func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	e := h.PartitionLeaderEpoch
-	if e < 0 || h.Control() {
+	if e < 0 || h.Control() || h.LastOffset() < l.start.Load() {
+		// Batches below the log start offset serve nothing and answer
+		// no OffsetForLeaderEpoch: the cache starts at the start offset
+		// (else one Open, rescanning the segment as a trusted one, and
+		// the next, as the active one, would see different epochs in
+		// them; FuzzStorageRecovery 08b4924e).
 		return
 	}
+	base := max(h.BaseOffset, l.start.Load())
 	// The epoch field is outside the CRC (the leader stamps it): a batch
 	// at or after an epoch's start with a lower epoch means that epoch
 	// came from a damaged field, or from a checkpoint that described
@@ -548,13 +557,13 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	// epoch; FuzzStorageRecovery 7c50d9b9); drop it rather than let it
 	// answer OffsetForLeaderEpoch. Epochs that start after the batch
 	// stay: the batches after it may carry them.
-	if dropped := l.epochs.dropContradicted(e, h.BaseOffset); len(dropped) > 0 {
+	if dropped := l.epochs.dropContradicted(e, base); len(dropped) > 0 {
 		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epochs as damaged", "segment", s.log.Name(),
 			"offset", h.BaseOffset, "epoch", e, "dropped", dropped)
 		l.markEpochsDirty()
 	}
 	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
-		l.epochs.assign(e, h.BaseOffset)
+		l.epochs.assign(e, base)
 		l.markEpochsDirty()
 	}
 }
