@@ -55,15 +55,15 @@ func (c *epochCache) assign(epoch int32, start int64) bool {
 // dropContradicted drops the epochs that a batch of epoch at offset
 // contradicts: those above epoch starting at or before offset (each would
 // claim the batch). Epochs starting after offset stay. It returns the
-// dropped epochs.
-func (c *epochCache) dropContradicted(epoch int32, offset int64) []int32 {
+// dropped entries.
+func (c *epochCache) dropContradicted(epoch int32, offset int64) []epochEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var dropped []int32
+	var dropped []epochEntry
 	kept := c.entries[:0]
 	for _, e := range c.entries {
 		if e.epoch > epoch && e.start <= offset {
-			dropped = append(dropped, e.epoch)
+			dropped = append(dropped, e)
 			continue
 		}
 		kept = append(kept, e)

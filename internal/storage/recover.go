@@ -556,14 +556,25 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	// batch whose garbled base offset lands inside the next segment's
 	// epoch; FuzzStorageRecovery 7c50d9b9); drop it rather than let it
 	// answer OffsetForLeaderEpoch. Epochs that start after the batch
-	// stay: the batches after it may carry them.
+	// stay: the batches after it may carry them. The offsets the dropped
+	// epochs covered go to this batch's epoch, where no lower one covers
+	// them already: so the result does not depend on whether the dropped
+	// epoch had replaced an entry of this one at its start (a rescan
+	// reaching the damaged batch as the first of its epoch) or had not
+	// (one starting from a checkpoint that covered it; FuzzStorageRecovery
+	// 7798bade).
+	from := base
 	if dropped := l.epochs.dropContradicted(e, base); len(dropped) > 0 {
+		for _, d := range dropped {
+			from = min(from, d.start)
+		}
+		from = max(from, l.start.Load())
 		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epochs as damaged", "segment", s.log.Name(),
-			"offset", h.BaseOffset, "epoch", e, "dropped", dropped)
+			"offset", h.BaseOffset, "epoch", e, "dropped", len(dropped), "from", from)
 		l.markEpochsDirty()
 	}
 	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
-		l.epochs.assign(e, base)
+		l.epochs.assign(e, from)
 		l.markEpochsDirty()
 	}
 }
