@@ -261,14 +261,16 @@ func (l *Log) recover() error {
 			// would stay, below the LEO, on batches of older epochs, and
 			// the next Open, rescanning this segment as the active one,
 			// would drop it (FuzzStorageRecovery).
-			// The epochs this segment's own batches above that cut carry
-			// (the garbled batch's, served as the last) are added back,
-			// else the next Open's rescan would find them and the two
-			// Opens would disagree.
+			// The epochs of this segment's own batches are then added
+			// again, as the next Open, rescanning it as the active one,
+			// will: those above the cut (the garbled batch's, served as
+			// the last), and those below it that the cut epochs had
+			// hidden (a batch's epoch is added only above the latest;
+			// FuzzStorageRecovery 26d57828).
 			if cut := min(s.next, bases[i+1]); l.epochs.truncateFromEnd(cut) {
 				l.markEpochsDirty()
 				l.epochsFromTrusted = true
-				if err := l.reassignEpochsFrom(s, cut); err != nil {
+				if err := l.reassignEpochs(s); err != nil {
 					return err
 				}
 			}
@@ -579,9 +581,9 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	}
 }
 
-// reassignEpochsFrom adds again the epochs of the batches of s (rescanned,
-// intact) from offset from on, after the cache was cut there.
-func (l *Log) reassignEpochsFrom(s *segment, from int64) error {
+// reassignEpochs adds again the epochs of the batches of s (rescanned,
+// intact), after the cache was cut.
+func (l *Log) reassignEpochs(s *segment) error {
 	buf := make([]byte, record.HeaderSize)
 	size := s.size.Load()
 	for pos := int64(0); pos < size; {
@@ -589,9 +591,7 @@ func (l *Log) reassignEpochsFrom(s *segment, from int64) error {
 		if err != nil {
 			return err
 		}
-		if h.LastOffset() >= from {
-			l.rescannedEpoch(s, &h)
-		}
+		l.rescannedEpoch(s, &h)
 		pos += h.Size()
 	}
 	return nil
