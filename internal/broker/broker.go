@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gregor-dev/gregor/internal/config"
@@ -109,7 +110,8 @@ type Options struct {
 // Broker is the state of one broker. Safe for concurrent use.
 type Broker struct {
 	cfg      *config.Broker
-	fs       storage.FS
+	fs       storage.FS // files: segment files through the pool
+	files    *storage.PooledFS
 	dataDir  string
 	now      func() time.Time
 	logger   *slog.Logger
@@ -144,8 +146,9 @@ func Open(cfg *config.Broker, o Options) (*Broker, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	pool := storage.LimitOpenFiles(o.FS, maxOpenFiles(int(cfg.Int("log.max.open.files"))), o.Logger)
 	b := &Broker{
-		cfg: cfg, fs: o.FS, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger, onFlush: o.OnFlush, onDamage: o.OnDamage,
+		cfg: cfg, fs: pool, files: pool, dataDir: cfg.DataDir(), now: o.Now, logger: o.Logger, onFlush: o.OnFlush, onDamage: o.OnDamage,
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -439,3 +442,20 @@ func (b *Broker) closeAll() error {
 	}
 	return errors.Join(errs...)
 }
+
+// maxOpenFiles is log.max.open.files, or with 0 half the process's
+// open-file limit: the rest is for connections and everything else.
+func maxOpenFiles(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == 0 {
+		return 1024
+	}
+	return int(max(min(lim.Cur/2, 1<<30), 64))
+}
+
+// OpenSegmentFiles reports the segment files open now, the cap and how
+// many were closed to keep to it (log.max.open.files).
+func (b *Broker) OpenSegmentFiles() storage.PoolStats { return b.files.Stats() }

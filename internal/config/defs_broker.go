@@ -152,6 +152,7 @@ var brokerTable = []brokerKey{
 	{"log.preallocate", TypeBoolean, d("false"), dyn, nil, "Reserve the full segment size on disk when a segment is created."},
 	{"log.retention.bytes", TypeLong, d("-1"), dyn, nil, "Size a partition may grow to before its oldest segments are deleted; negative for no limit."},
 	{"log.retention.check.interval.ms", TypeLong, d("300000"), ro, atLeast(1), "How often segments are checked for deletion."},
+	{"log.max.open.files", TypeInt, d("0"), ro, atLeast(0), "Gregor: cap on the segment files of all partitions kept open at once; idle ones beyond it are closed and reopened on demand (Kafka keeps every segment open and needs an open-file limit above its segment count). 0: half the process's open-file limit (RLIMIT_NOFILE)."},
 	{"log.scrub.interval.ms", TypeLong, d("86400000"), dyn, atLeast(-1), "Gregor: how often a background pass starts that checks the CRC of every batch in the sealed segments of every local partition (the scrubber); 0 or -1 disables it."},
 	{"log.scrub.bytes.per.second", TypeLong, d("52428800"), dyn, atLeast(1), "Gregor: cap on the scrubber's read rate, shared by all partitions."},
 	{"log.retention.hours", TypeInt, d("168"), ro, atLeast(-1), "Retention in hours, used when log.retention.ms and log.retention.minutes are unset."},

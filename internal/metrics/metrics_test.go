@@ -4,9 +4,10 @@ import "testing"
 
 type fakeView struct{ parts []PartitionState }
 
-func (v fakeView) Partitions() []PartitionState { return v.parts }
-func (fakeView) Controller() (bool, int)        { return false, 0 }
-func (fakeView) GroupLags() []GroupLag          { return nil }
+func (v fakeView) Partitions() []PartitionState  { return v.parts }
+func (fakeView) Controller() (bool, int)         { return false, 0 }
+func (fakeView) GroupLags() []GroupLag           { return nil }
+func (fakeView) SegmentFiles() (int, int, int64) { return 3, 10, 7 }
 
 // The scrubber's findings: a counter by topic and a gauge of damaged
 // local replicas.
@@ -35,5 +36,37 @@ func TestMetricsStorageDamage(t *testing.T) {
 	}
 	if found != 2 {
 		t.Fatalf("%d of the 2 storage damage metrics", found)
+	}
+}
+
+// The segment file pool: open files and cap as gauges, evictions as a
+// counter, from the view.
+func TestMetricsSegmentFiles(t *testing.T) {
+	mfs, err := New(fakeView{}).Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"gregor_storage_open_segment_files":           3,
+		"gregor_storage_open_segment_files_max":       10,
+		"gregor_storage_segment_file_evictions_total": 7,
+	}
+	for _, mf := range mfs {
+		w, ok := want[mf.GetName()]
+		if !ok {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		got := m.GetGauge().GetValue()
+		if m.GetCounter() != nil {
+			got = m.GetCounter().GetValue()
+		}
+		if got != w {
+			t.Errorf("%s = %v, want %v", mf.GetName(), got, w)
+		}
+		delete(want, mf.GetName())
+	}
+	if len(want) > 0 {
+		t.Errorf("missing: %v", want)
 	}
 }

@@ -13,6 +13,9 @@ type View interface {
 	// GroupLags lists the lag of the groups coordinated here, for the
 	// partitions this broker can see the log end of.
 	GroupLags() []GroupLag
+	// SegmentFiles reports the segment files open now, their cap
+	// (log.max.open.files) and how many were closed to keep to it.
+	SegmentFiles() (open, max int, evictions int64)
 }
 
 // PartitionState is one local replica as a scrape sees it.
@@ -49,7 +52,10 @@ var (
 	descCommitted    = prometheus.NewDesc("kafka_consumergroup_current_offset", "A group's committed offset (kafka_exporter's name).", []string{"consumergroup", "topic", "partition"}, nil)
 	descGroupLagSum  = prometheus.NewDesc("kafka_consumergroup_lag_sum", "A group's total lag over the partitions seen here.", []string{"consumergroup", "topic"}, nil)
 	descDamaged      = prometheus.NewDesc("gregor_storage_damaged_partitions", "Local replicas whose log holds batches the scrubber found damaged (refused to readers until repaired).", nil, nil)
-	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum, descDamaged}
+	descFilesOpen    = prometheus.NewDesc("gregor_storage_open_segment_files", "Segment files with an open descriptor.", nil, nil)
+	descFilesMax     = prometheus.NewDesc("gregor_storage_open_segment_files_max", "The cap on open segment files (log.max.open.files); idle ones beyond it are closed.", nil, nil)
+	descFilesEvicted = prometheus.NewDesc("gregor_storage_segment_file_evictions_total", "Idle segment files closed to stay under the cap (reopened when next read or written).", nil, nil)
+	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum, descDamaged, descFilesOpen, descFilesMax, descFilesEvicted}
 )
 
 type stateCollector struct{ v View }
@@ -82,6 +88,10 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(parts)))
 	ch <- prometheus.MustNewConstMetric(descLeaders, prometheus.GaugeValue, float64(leaders))
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, float64(damaged))
+	open, limit, evicted := c.v.SegmentFiles()
+	ch <- prometheus.MustNewConstMetric(descFilesOpen, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(descFilesMax, prometheus.GaugeValue, float64(limit))
+	ch <- prometheus.MustNewConstMetric(descFilesEvicted, prometheus.CounterValue, float64(evicted))
 	active, offline := c.v.Controller()
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolGauge(active))
 	if active {

@@ -49,6 +49,14 @@ func (v nodeView) Controller() (bool, int) {
 	return true, offline
 }
 
+func (v nodeView) SegmentFiles() (int, int, int64) {
+	if v.n.b == nil {
+		return 0, 0, 0
+	}
+	st := v.n.b.OpenSegmentFiles()
+	return st.Open, st.Max, st.Evictions
+}
+
 func (v nodeView) GroupLags() []metrics.GroupLag {
 	n := v.n
 	if n.groups == nil || n.b == nil {

@@ -609,9 +609,16 @@ func (run *modelRun) options() Options {
 	return o
 }
 
+// open opens the log on fs; on odd seeds through a PooledFS with room for
+// one to three segment files, so that the model's every operation also
+// runs on files closed and reopened underneath it.
 func (run *modelRun) open(fs *storagetest.MemFS, o Options) *Log {
 	run.t.Helper()
-	l, err := Open(fs, crashDir, o)
+	var lfs FS = fs
+	if run.seed%2 == 1 {
+		lfs = LimitOpenFiles(fs, 1+int(run.seed/2%3), quietLogger())
+	}
+	l, err := Open(lfs, crashDir, o)
 	if err != nil {
 		run.fatalf("Open: %v", err)
 	}

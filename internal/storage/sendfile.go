@@ -23,14 +23,10 @@ func (s Slice) WriteTo(nc net.Conn) error {
 	if s.Size == 0 {
 		return nil
 	}
-	f, isFile := s.File.(*os.File)
-	if u, ok := s.File.(interface{ OSFile() *os.File }); ok && !isFile {
-		f = u.OSFile()
-		isFile = f != nil
-	}
-	tcp, isTCP := nc.(*net.TCPConn)
-	if isFile && isTCP {
-		return sendFile(tcp, f, s.Pos, s.Size)
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		if sent, err := sendFileFrom(s.File, tcp, s.Pos, s.Size); sent {
+			return err
+		}
 	}
 	b, err := s.ReadInto(nil)
 	if err != nil {
@@ -38,6 +34,27 @@ func (s Slice) WriteTo(nc net.Conn) error {
 	}
 	_, err = nc.Write(b)
 	return err
+}
+
+// sendFileFrom sends with sendfile(2) if file is an OS file underneath
+// (a pooled one pinned open meanwhile); sent is false if it is not.
+func sendFileFrom(file File, tcp *net.TCPConn, pos, n int64) (sent bool, err error) {
+	switch f := file.(type) {
+	case *os.File:
+		return true, sendFile(tcp, f, pos, n)
+	case *pooledFile:
+		inner, err := f.acquire()
+		if err != nil {
+			return true, fmt.Errorf("%w: %w", ErrShortFile, err)
+		}
+		defer f.release()
+		return sendFileFrom(inner, tcp, pos, n)
+	case interface{ OSFile() *os.File }:
+		if of := f.OSFile(); of != nil {
+			return true, sendFile(tcp, of, pos, n)
+		}
+	}
+	return false, nil
 }
 
 // sendFile copies n bytes of f from pos to the socket with sendfile(2),
