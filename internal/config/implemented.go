@@ -32,7 +32,7 @@ var implementedKeys = []string{
 	"log.flush.offset.checkpoint.interval.ms",
 	"log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
 	"log.retention.check.interval.ms", "log.segment.delete.delay.ms", "log.cleanup.policy",
-	"log.scrub.interval.ms", "log.scrub.bytes.per.second",
+	"log.scrub.interval.ms", "log.scrub.bytes.per.second", "log.max.open.files",
 	"log.message.timestamp.type", "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
 	"min.insync.replicas",
 	// Compaction.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 
@@ -251,7 +252,7 @@ func (l *Log) swapCleaned(p *cleanPlan, cs cleanSeg) error {
 	if err != nil {
 		return l.failLocked("clean: open cleaned segment", err)
 	}
-	if _, err := l.loadSegment(ns, missing); err != nil {
+	if _, err := l.loadSegment(ns, missing, math.MaxInt64); err != nil {
 		ns.close()
 		return l.failLocked("clean: load cleaned segment", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -215,10 +216,16 @@ func (l *Log) recover() error {
 		last := i == len(bases)-1
 		expected := !clean && (last || bases[i+1] > recoveryPoint)
 		rescanned := rescanAll || expected
+		// A segment holds only offsets below the next one's base (see
+		// recoverSegment).
+		limit := int64(math.MaxInt64)
+		if !last {
+			limit = bases[i+1]
+		}
 		if rescanned {
-			err = l.recoverSegment(s)
+			err = l.recoverSegment(s, limit)
 		} else {
-			rescanned, err = l.loadSegment(s, missingIndex)
+			rescanned, err = l.loadSegment(s, missingIndex, limit)
 		}
 		// Continuity. Inside a segment, base offsets must increase, but
 		// they may jump: compaction removes whole batches and keeps the
@@ -240,7 +247,7 @@ func (l *Log) recover() error {
 		if err == nil && !last && s.next != bases[i+1] && !rescanned {
 			l.opts.Logger.Warn("storage: segment does not end where the next begins, rescanning it", "dir", l.dir,
 				"segment", base, "ends", s.next, "next", bases[i+1])
-			err = l.recoverSegment(s)
+			err = l.recoverSegment(s, limit)
 			rescanned = true
 		}
 		if rescanned && !expected {
@@ -346,8 +353,9 @@ func (l *Log) setRollBase(s *segment) error {
 // loadSegment opens a finished segment (not the active one after a crash):
 // it loads and checks the indexes, rebuilding them from batch headers if
 // needed, and scans the tail past the last index entry. Torn or
-// discontiguous data falls back to recoverSegment (rescanned reports it).
-func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err error) {
+// discontiguous data falls back to recoverSegment (rescanned reports it),
+// with limit.
+func (l *Log) loadSegment(s *segment, missingIndex bool, limit int64) (rescanned bool, err error) {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return false, err
@@ -381,7 +389,7 @@ func (l *Log) loadSegment(s *segment, missingIndex bool) (rescanned bool, err er
 	}
 	if errors.Is(err, ErrCorrupt) {
 		l.opts.Logger.Warn("storage: segment inconsistent, recovering it", "segment", s.log.Name(), "err", err)
-		return true, l.recoverSegment(s)
+		return true, l.recoverSegment(s, limit)
 	}
 	if err == nil {
 		err = s.persistIndexes() // what a rebuild or the tail scan added, if anything
@@ -461,9 +469,9 @@ const recoverChunk = 1 << 20
 
 // recoverSegment reads the whole segment, checking every batch's framing,
 // CRC and offset (increasing from the base: compaction leaves gaps between
-// batches), truncates the file at the first bad one, and rebuilds the
-// indexes.
-func (l *Log) recoverSegment(s *segment) error {
+// batches, but all below limit, the next segment's base), truncates the
+// file at the first bad one, and rebuilds the indexes.
+func (l *Log) recoverSegment(s *segment, limit int64) error {
 	fi, err := s.log.Stat()
 	if err != nil {
 		return err
@@ -521,6 +529,15 @@ func (l *Log) recoverSegment(s *segment) error {
 		// into one the segment's indexes cannot hold (appends roll first).
 		if !s.relOK(h.LastOffset()) {
 			reason = fmt.Errorf("batch offsets %d-%d too far above the segment's base", h.BaseOffset, h.LastOffset())
+			break
+		}
+		if h.LastOffset() >= limit && h.BaseOffset > s.next {
+			// A jump (compaction's gaps stay inside a segment) past the
+			// next segment's base: a garbled base offset. Served, it
+			// would move the LEO far ahead; a batch following on
+			// contiguously instead means the next segment is misnamed,
+			// which the break below handles.
+			reason = fmt.Errorf("batch offsets %d-%d jump past the next segment's base %d", h.BaseOffset, h.LastOffset(), limit)
 			break
 		}
 		s.indexBatch(&h, pos, interval)
