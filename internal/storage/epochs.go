@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,21 @@ func (c *epochCache) endOffsetFor(requested int32, leo int64) (int32, int64) {
 //	0                 version
 //	<n>               number of entries
 //	<epoch> <offset>  n lines, epochs increasing
+//
+// snapshot copies the entries, for restore.
+func (c *epochCache) snapshot() []epochEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.entries)
+}
+
+// restore sets the entries to a snapshot.
+func (c *epochCache) restore(entries []epochEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = slices.Clone(entries)
+}
+
 func (c *epochCache) encode() []byte {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -476,14 +476,18 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 	if err != nil {
 		return err
 	}
-	size := fi.Size()
+	fileSize := fi.Size()
+	size := fileSize // scanned up to; lowered to cut a batch already accepted
 	s.resetIndexes()
+	epochsBefore := l.epochs.snapshot()
 	interval := int64(l.opts.IndexIntervalBytes)
 	var (
-		buf    []byte
-		bufPos int64 // file position of buf[0]
-		pos    int64
-		reason error
+		buf      []byte
+		bufPos   int64 // file position of buf[0]
+		pos      int64
+		reason   error
+		prevPos  int64 = -1 // the last batch accepted, if its base offset jumped
+		prevNext int64      // s.next before it
 	)
 	for pos < size {
 		off := int(pos - bufPos)
@@ -521,6 +525,19 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 			reason = err
 			break
 		}
+		if h.BaseOffset < s.next && prevPos >= 0 && h.BaseOffset >= prevNext {
+			// This batch follows on from the one before the last, which
+			// jumped ahead over it: the jump was a base offset garbled
+			// upwards, not a compaction gap. The log ends before that
+			// batch; the scan starts again (indexes and epochs as before
+			// it) to stop there.
+			reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
+				pos, h.BaseOffset, s.next-1, prevNext)
+			size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
+			s.resetIndexes()
+			l.epochs.restore(epochsBefore)
+			continue
+		}
 		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
 			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
 			break
@@ -540,12 +557,16 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 			reason = fmt.Errorf("batch offsets %d-%d jump past the next segment's base %d", h.BaseOffset, h.LastOffset(), limit)
 			break
 		}
+		prevPos, prevNext = -1, s.next
+		if h.BaseOffset > s.next {
+			prevPos = pos
+		}
 		s.indexBatch(&h, pos, interval)
 		l.rescannedEpoch(s, &h)
 		pos += h.Size()
 	}
-	if pos < size {
-		l.logTruncatedTail(s, pos, size, reason)
+	if pos < fileSize {
+		l.logTruncatedTail(s, pos, fileSize, reason)
 		if err := s.log.Truncate(pos); err != nil {
 			return err
 		}
