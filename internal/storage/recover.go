@@ -521,22 +521,23 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 			reason = err
 			break
 		}
-		if err := record.CheckCRC(batch); err != nil {
-			reason = err
-			break
-		}
 		if h.BaseOffset < s.next && prevPos >= 0 && h.BaseOffset >= prevNext {
-			// This batch follows on from the one before the last, which
-			// jumped ahead over it: the jump was a base offset garbled
-			// upwards, not a compaction gap. The log ends before that
-			// batch; the scan starts again (indexes and epochs as before
-			// it) to stop there.
+			// This batch (intact or not: its CRC is checked below)
+			// follows on from the one before the last, which jumped
+			// ahead over it: the jump was a base offset garbled upwards,
+			// not a compaction gap. The log ends before that batch; the
+			// scan starts again (indexes and epochs as before it) to
+			// stop there.
 			reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
 				pos, h.BaseOffset, s.next-1, prevNext)
 			size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
 			s.resetIndexes()
 			l.epochs.restore(epochsBefore)
 			continue
+		}
+		if err := record.CheckCRC(batch); err != nil {
+			reason = err
+			break
 		}
 		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
 			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
