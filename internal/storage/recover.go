@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -517,23 +518,31 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 			}
 			continue
 		}
-		if err != nil {
-			reason = err
-			break
+		base := h.BaseOffset
+		if err != nil && len(buf)-off >= 8 {
+			base = int64(binary.BigEndian.Uint64(buf[off:])) // a misframed batch's, if it is one
 		}
-		if h.BaseOffset < s.next && prevPos >= 0 && h.BaseOffset >= prevNext {
-			// This batch (intact or not: its CRC is checked below)
-			// follows on from the one before the last, which jumped
-			// ahead over it: the jump was a base offset garbled upwards,
-			// not a compaction gap. The log ends before that batch; the
-			// scan starts again (indexes and epochs as before it) to
-			// stop there.
+		// A jumping batch below the recovery point was synced: it is
+		// trusted over what overlaps it (a garbled unsynced batch after
+		// a power loss, more likely than a garbled synced one).
+		synced := l.flush.saved >= 0 && s.next <= l.flush.saved
+		if base < s.next && prevPos >= 0 && base >= prevNext && !synced {
+			// This batch (intact or not: misframed, or failing the CRC
+			// checked below) follows on from the one before the last,
+			// which jumped ahead over it: the jump was a base offset
+			// garbled upwards, not a compaction gap. The log ends before
+			// that batch; the scan starts again (indexes and epochs as
+			// before it) to stop there.
 			reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
-				pos, h.BaseOffset, s.next-1, prevNext)
+				pos, base, s.next-1, prevNext)
 			size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
 			s.resetIndexes()
 			l.epochs.restore(epochsBefore)
 			continue
+		}
+		if err != nil {
+			reason = err
+			break
 		}
 		if err := record.CheckCRC(batch); err != nil {
 			reason = err
