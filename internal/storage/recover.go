@@ -490,90 +490,107 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 		prevPos  int64 = -1 // the last batch accepted, if its base offset jumped
 		prevNext int64      // s.next before it
 	)
-	for pos < size {
-		off := int(pos - bufPos)
-		h, batch, _, err := record.Next(buf[off:])
-		if errors.Is(err, record.ErrTruncated) && bufPos+int64(len(buf)) < size {
-			need := min(int64(recoverChunk), size-pos) // a small segment gets a small buffer
-			if n, err := record.BatchSize(buf[off:]); err == nil && n > need && n <= size-pos {
-				need = n
-			}
-			if int64(cap(buf)) < need {
-				nb := make([]byte, len(buf)-off, need)
-				copy(nb, buf[off:])
-				buf = nb
-			} else {
-				buf = buf[:copy(buf, buf[off:])]
-			}
-			bufPos = pos
-			filled := bufPos + int64(len(buf))
-			want := int(min(int64(cap(buf)-len(buf)), size-filled))
-			n, err := s.log.ReadAt(buf[len(buf):len(buf)+want], filled)
-			buf = buf[:len(buf)+n]
-			if n < want {
-				if err != nil && err != io.EOF {
-					return err
+	for {
+		for pos < size {
+			off := int(pos - bufPos)
+			h, batch, _, err := record.Next(buf[off:])
+			if errors.Is(err, record.ErrTruncated) && bufPos+int64(len(buf)) < size {
+				need := min(int64(recoverChunk), size-pos) // a small segment gets a small buffer
+				if n, err := record.BatchSize(buf[off:]); err == nil && n > need && n <= size-pos {
+					need = n
 				}
-				size = filled + int64(n)
+				if int64(cap(buf)) < need {
+					nb := make([]byte, len(buf)-off, need)
+					copy(nb, buf[off:])
+					buf = nb
+				} else {
+					buf = buf[:copy(buf, buf[off:])]
+				}
+				bufPos = pos
+				filled := bufPos + int64(len(buf))
+				want := int(min(int64(cap(buf)-len(buf)), size-filled))
+				n, err := s.log.ReadAt(buf[len(buf):len(buf)+want], filled)
+				buf = buf[:len(buf)+n]
+				if n < want {
+					if err != nil && err != io.EOF {
+						return err
+					}
+					size = filled + int64(n)
+				}
+				continue
 			}
-			continue
+			base := h.BaseOffset
+			if err != nil && len(buf)-off >= 8 {
+				base = int64(binary.BigEndian.Uint64(buf[off:])) // a misframed batch's, if it is one
+			}
+			// A jumping batch below the recovery point was synced: it is
+			// trusted over what overlaps it (a garbled unsynced batch after
+			// a power loss, more likely than a garbled synced one).
+			synced := l.flush.saved >= 0 && s.next <= l.flush.saved
+			if base < s.next && prevPos >= 0 && base >= prevNext && !synced {
+				// This batch (intact or not: misframed, or failing the CRC
+				// checked below) follows on from the one before the last,
+				// which jumped ahead over it: the jump was a base offset
+				// garbled upwards, not a compaction gap. The log ends before
+				// that batch; the scan starts again (indexes and epochs as
+				// before it) to stop there.
+				reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
+					pos, base, s.next-1, prevNext)
+				size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
+				s.resetIndexes()
+				l.epochs.restore(epochsBefore)
+				continue
+			}
+			if err != nil {
+				reason = err
+				break
+			}
+			if err := record.CheckCRC(batch); err != nil {
+				reason = err
+				break
+			}
+			if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
+				reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
+				break
+			}
+			// The base offset is outside the CRC: a torn write may garble it
+			// into one the segment's indexes cannot hold (appends roll first).
+			if !s.relOK(h.LastOffset()) {
+				reason = fmt.Errorf("batch offsets %d-%d too far above the segment's base", h.BaseOffset, h.LastOffset())
+				break
+			}
+			if h.LastOffset() >= limit && h.BaseOffset > s.next {
+				// A jump (compaction's gaps stay inside a segment) past the
+				// next segment's base: a garbled base offset. Served, it
+				// would move the LEO far ahead; a batch following on
+				// contiguously instead means the next segment is misnamed,
+				// which the break below handles.
+				reason = fmt.Errorf("batch offsets %d-%d jump past the next segment's base %d", h.BaseOffset, h.LastOffset(), limit)
+				break
+			}
+			prevPos, prevNext = -1, s.next
+			if h.BaseOffset > s.next {
+				prevPos = pos
+			}
+			s.indexBatch(&h, pos, interval)
+			l.rescannedEpoch(s, &h)
+			pos += h.Size()
 		}
-		base := h.BaseOffset
-		if err != nil && len(buf)-off >= 8 {
-			base = int64(binary.BigEndian.Uint64(buf[off:])) // a misframed batch's, if it is one
-		}
-		// A jumping batch below the recovery point was synced: it is
-		// trusted over what overlaps it (a garbled unsynced batch after
-		// a power loss, more likely than a garbled synced one).
+		// Recovery cut something off this segment: a batch (or a torn
+		// one) that, the log being sound, lay between its last batch and
+		// the next segment's base. Ending exactly at that base then means
+		// its last batch's base offset was garbled upwards over the gap;
+		// unless synced, it goes too, and the log ends before it.
 		synced := l.flush.saved >= 0 && s.next <= l.flush.saved
-		if base < s.next && prevPos >= 0 && base >= prevNext && !synced {
-			// This batch (intact or not: misframed, or failing the CRC
-			// checked below) follows on from the one before the last,
-			// which jumped ahead over it: the jump was a base offset
-			// garbled upwards, not a compaction gap. The log ends before
-			// that batch; the scan starts again (indexes and epochs as
-			// before it) to stop there.
-			reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
-				pos, base, s.next-1, prevNext)
+		if pos < fileSize && s.next == limit && prevPos >= 0 && !synced {
+			reason = fmt.Errorf("segment ends at the next one's base %d after losing a batch: its last batch, at offset %d after a jump from %d, has a garbled base offset",
+				limit, s.next-1, prevNext)
 			size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
 			s.resetIndexes()
 			l.epochs.restore(epochsBefore)
 			continue
 		}
-		if err != nil {
-			reason = err
-			break
-		}
-		if err := record.CheckCRC(batch); err != nil {
-			reason = err
-			break
-		}
-		if h.BaseOffset < s.next || h.LastOffsetDelta < 0 {
-			reason = fmt.Errorf("batch offset %d, expected at least %d", h.BaseOffset, s.next)
-			break
-		}
-		// The base offset is outside the CRC: a torn write may garble it
-		// into one the segment's indexes cannot hold (appends roll first).
-		if !s.relOK(h.LastOffset()) {
-			reason = fmt.Errorf("batch offsets %d-%d too far above the segment's base", h.BaseOffset, h.LastOffset())
-			break
-		}
-		if h.LastOffset() >= limit && h.BaseOffset > s.next {
-			// A jump (compaction's gaps stay inside a segment) past the
-			// next segment's base: a garbled base offset. Served, it
-			// would move the LEO far ahead; a batch following on
-			// contiguously instead means the next segment is misnamed,
-			// which the break below handles.
-			reason = fmt.Errorf("batch offsets %d-%d jump past the next segment's base %d", h.BaseOffset, h.LastOffset(), limit)
-			break
-		}
-		prevPos, prevNext = -1, s.next
-		if h.BaseOffset > s.next {
-			prevPos = pos
-		}
-		s.indexBatch(&h, pos, interval)
-		l.rescannedEpoch(s, &h)
-		pos += h.Size()
+		break
 	}
 	if pos < fileSize {
 		l.logTruncatedTail(s, pos, fileSize, reason)
