@@ -109,7 +109,7 @@ func (p *PooledFS) OpenFile(name string, flag int, perm os.FileMode) (File, erro
 // file.delete.delay.ms for its readers); a pooled file the new name
 // pointed to is held open first, as its file is about to be unlinked.
 func (p *PooledFS) Rename(oldpath, newpath string) error {
-	p.holdPaths(func(name string) bool { return name == newpath })
+	p.holdPath(newpath)
 	p.mu.Lock()
 	pf := p.byPath[oldpath]
 	p.mu.Unlock()
@@ -136,7 +136,7 @@ func (p *PooledFS) Rename(oldpath, newpath string) error {
 
 // Remove holds the file name points to open first.
 func (p *PooledFS) Remove(name string) error {
-	p.holdPaths(func(n string) bool { return n == name })
+	p.holdPath(name)
 	return p.FS.Remove(name)
 }
 
@@ -145,6 +145,21 @@ func (p *PooledFS) RemoveAll(path string) error {
 	prefix := filepath.Clean(path) + string(filepath.Separator)
 	p.holdPaths(func(n string) bool { return n == path || strings.HasPrefix(filepath.Clean(n), prefix) })
 	return p.FS.RemoveAll(path)
+}
+
+// holdPath holds open for good the tracked file named name, if any, and
+// stops tracking it.
+func (p *PooledFS) holdPath(name string) {
+	p.mu.Lock()
+	pf := p.byPath[name]
+	if pf != nil {
+		delete(p.byPath, name)
+		pf.tracked = false
+	}
+	p.mu.Unlock()
+	if pf != nil {
+		pf.hold()
+	}
 }
 
 // holdPaths holds open for good the tracked files whose names match, and
