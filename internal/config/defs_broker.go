@@ -124,7 +124,7 @@ var brokerTable = []brokerKey{
 	{"delete.topic.enable", TypeBoolean, d("true"), ro, nil, "Let DeleteTopics requests remove topics."},
 	{"fetch.max.bytes", TypeInt, d("57671680"), ro, atLeast(1024), "Most bytes one fetch response may return."},
 	{"fetch.purgatory.purge.interval.requests", TypeInt, d("1000"), ro, nil, "Requests between purges of the fetch purgatory."},
-	{"max.incremental.fetch.session.cache.slots", TypeInt, d("1000"), ro, atLeast(0), "Incremental fetch sessions the broker keeps."},
+	{"max.incremental.fetch.session.cache.slots", TypeInt, d("1000"), ro, atLeast(0), "Incremental fetch sessions (KIP-227) the broker keeps; 0 turns them off."},
 	{"max.request.partition.size.limit", TypeInt, d("2000"), ro, atLeast(1), "Most partitions one request may name."},
 	{"message.max.bytes", TypeInt, d("1048588"), dyn, atLeast(0), "Largest record batch, after compression, a topic accepts."},
 	{"num.io.threads", TypeInt, d("8"), dyn, atLeast(1), "Kafka's request handler thread count; accepted for compatibility."},

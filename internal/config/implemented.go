@@ -23,7 +23,7 @@ var implementedKeys = []string{
 	// Requests and connections.
 	"socket.request.max.bytes", "queued.max.request.bytes", "connections.max.idle.ms",
 	"auto.create.topics.enable", "delete.topic.enable", "num.partitions", "default.replication.factor",
-	"message.max.bytes", "compression.type",
+	"message.max.bytes", "compression.type", "max.incremental.fetch.session.cache.slots",
 	// The log and its retention (log.roll.*, log.retention.* and
 	// log.flush.* through the topic configs segment.ms, retention.ms …).
 	"log.segment.bytes", "log.roll.ms", "log.roll.hours",

@@ -10,15 +10,11 @@ package handlers
 //
 // The request long-polls: it is answered once MinBytes are available, an
 // error is to report, MaxWaitMillis has passed, or the server shuts down.
-// Incremental fetch sessions are not offered: every response carries session
-// id 0, which tells clients to keep sending full requests (KIP-227 allows a
-// broker to refuse sessions this way). As in Kafka (FetchMetadata.isFull), the
-// session epoch alone says whether a request is full: epoch 0 (INITIAL_EPOCH,
-// "start a session") and -1 (FINAL_EPOCH, "no session") are full fetches
-// whatever the session id (Kafka closes the session named, if any, and we
-// hold none); kafka-go's Client.Fetch sends session id -1 with epoch -1. Any
-// other epoch continues a session, and since none exists it is answered
-// FETCH_SESSION_ID_NOT_FOUND, session id 0 included. Record bytes are whole
+// Incremental fetch sessions (KIP-227) are in fetch_session.go. As in Kafka
+// (FetchMetadata.isFull), the session epoch alone says whether a request is
+// full: epoch 0 (INITIAL_EPOCH, "start a session") and -1 (FINAL_EPOCH, "no
+// session") are full fetches whatever the session id; kafka-go's
+// Client.Fetch sends session id -1 with epoch -1. Record bytes are whole
 // batches as stored, sent from the segment files with sendfile
 // (fetch_response.go).
 //
@@ -73,19 +69,37 @@ func (h *Handlers) countFetch(resp *fetchResponse) {
 const maxFetchWait = 5 * time.Minute
 
 func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
-	if incrementalFetch(req) {
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	sess, code := h.sessions.begin(req, replica >= 0)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	work := req
+	if sess != nil {
+		defer h.sessions.end(sess)
+		sess.update(req)
+		work = sess.request(req)
+	}
+	incremental := incrementalFetch(req)
+	done := func(resp *fetchResponse) (kmsg.Response, error) {
+		if sess != nil {
+			resp = sess.answer(resp, incremental)
+		}
+		h.countFetch(resp)
 		return resp, nil
 	}
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		resp, size, failed, changed := h.fetchOnce(req)
+		resp, size, failed, changed := h.fetchOnce(work)
 		if size >= int64(req.MinBytes) || failed || wait == 0 {
-			h.countFetch(resp)
-			return resp, nil
+			return done(resp)
 		}
 		h.parkedFetches.Add(1)
 		cases := make([]reflect.SelectCase, 0, len(changed)+2)
@@ -99,21 +113,20 @@ func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.Fetch
 		h.parkedFetches.Add(-1)
 		switch i {
 		case 0, 1:
-			resp, _, _, _ = h.fetchOnce(req)
-			h.countFetch(resp)
-			return resp, nil
+			resp, _, _, _ = h.fetchOnce(work)
+			return done(resp)
 		}
 	}
 }
 
 // KIP-227 session epochs that make a request a full fetch.
 const (
-	initialSessionEpoch = 0  // start a session (we never do)
+	initialSessionEpoch = 0  // start a session
 	finalSessionEpoch   = -1 // no session: a sessionless full fetch
 )
 
-// incrementalFetch reports whether req asks to continue a fetch session
-// (v7+, an epoch other than initial or final), which this broker never has.
+// incrementalFetch reports whether req continues a fetch session (v7+, an
+// epoch other than initial or final; see fetch_session.go).
 func incrementalFetch(req *kmsg.FetchRequest) bool {
 	return req.Version >= 7 && req.SessionEpoch != initialSessionEpoch && req.SessionEpoch != finalSessionEpoch
 }
@@ -148,6 +161,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 			tErr = broker.ErrUnknownTopic
 		}
 		records := make([]partition.Records, len(rt.Partitions))
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewFetchResponseTopicPartition()

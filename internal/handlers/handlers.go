@@ -41,6 +41,7 @@ type Handlers struct {
 
 	parkedFetches atomic.Int64 // see ParkedFetches
 	metadataCache metadataCache
+	sessions      *fetchSessions
 }
 
 type api struct {
@@ -92,6 +93,7 @@ func New(c Config) (*Handlers, error) {
 		c.Logger = slog.Default()
 	}
 	h := &Handlers{b: c.Broker, cluster: c.Cluster, groups: c.Groups, host: host, port: int32(port), logger: c.Logger, now: time.Now, metrics: c.Metrics, ready: c.Ready}
+	h.sessions = newFetchSessions(int(c.Broker.Config().Int("max.incremental.fetch.session.cache.slots")), h.now)
 	// The served versions: from the oldest that today's clients send (and
 	// that carry RecordBatch v2 where records are involved) to the newest
 	// kmsg knows. 56, 62, 63 and 67 are KRaft's broker-to-controller
