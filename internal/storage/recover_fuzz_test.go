@@ -44,8 +44,12 @@ import (
 // segments give. The base offset and leader epoch are outside the CRC: a
 // garbled epoch is served (the bytes compared start after it), and a base
 // offset garbled upwards is indistinguishable from the gap compaction
-// leaves, so such a batch may be served at its garbled offset, but then as
-// the last batch of the log (the next one no longer follows on and is cut),
+// leaves, so such a batch may be served at its garbled offset, but then
+// with only such batches after it (the next intact one no longer follows
+// on and is cut; one garbled upwards too may still follow: recovery cuts a
+// garbled jump only where another batch contradicts it, as one that
+// overlaps it or a segment that lost a batch and still ends at the next
+// one's base),
 // even as a segment's first batch, the LEO then jumping up to 2^31 above the
 // segment's base (c2fe5741207958dd: a known limit of a log that allows gaps).
 func FuzzStorageRecovery(f *testing.F) {
@@ -427,6 +431,7 @@ func (fx *recoveryFixture) checkPrefix(files map[string][]byte, got served) erro
 
 	next := got.start
 	last := -1
+	garbledRun := false // a batch at a garbled (higher) offset was served
 	for n, b := range got.batches {
 		h, err := record.ReadHeader(b)
 		if err != nil {
@@ -447,17 +452,21 @@ func (fx *recoveryFixture) checkPrefix(files map[string][]byte, got served) erro
 		}
 		last = j
 		orig := fx.batches[j].h
-		garbledLast := baseChanged[j] && h.BaseOffset > orig.BaseOffset && n == len(got.batches)-1
+		garbledUp := baseChanged[j] && h.BaseOffset > orig.BaseOffset
 		switch {
+		case garbledRun && !garbledUp:
+			return fmt.Errorf("batch %d: original batch %d at %d served after a batch at a garbled offset", n, j, orig.BaseOffset)
 		case h.BaseOffset == orig.BaseOffset:
-		case garbledLast:
-			// A base offset garbled upwards, as the last batch (even
-			// the first one of a segment: compaction, or a follower
-			// copying a compacted leader, may leave a gap there too).
+		case garbledUp:
+			// A base offset garbled upwards, and from there to the end
+			// of the log only such batches (even the first one of a
+			// segment: compaction, or a follower copying a compacted
+			// leader, may leave a gap there too).
+			garbledRun = true
 		default:
 			return fmt.Errorf("batch %d: original batch %d at %d served at %d", n, j, orig.BaseOffset, h.BaseOffset)
 		}
-		if n == 0 && (h.BaseOffset > next && !garbledLast || h.LastOffset() < next) {
+		if n == 0 && (h.BaseOffset > next && !garbledUp || h.LastOffset() < next) {
 			return fmt.Errorf("first batch [%d, %d] does not hold the start offset %d", h.BaseOffset, h.LastOffset(), next)
 		}
 		if n > 0 && h.BaseOffset != next && !baseChanged[j] {
