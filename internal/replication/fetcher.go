@@ -61,6 +61,32 @@ type fetcher struct {
 	parts  map[tp]*follower // guarded by m.mu
 	log    *slog.Logger
 	failed string // last logged connection problem; goroutine-owned
+	sess   fetchSession
+}
+
+// fetchSession is the fetcher's KIP-227 session with its leader
+// (goroutine-owned): once the leader has answered a full fetch with a
+// session id, each fetch names only the partitions whose fetch offset, log
+// start offset or leader epoch changed, and forgets those no longer
+// fetched (in another state, backing off, or removed); the leader answers
+// only partitions with news. A partition left out of a fetch stays in the
+// session at the offset last sent, so one that stops fetching (to truncate,
+// say) must be forgotten at once: the leader would otherwise go on counting
+// the follower at an offset it no longer has.
+type fetchSession struct {
+	id    int32 // 0: none; the next fetch is full, and opens one
+	epoch int32
+	sent  map[tp]sentPartition
+}
+
+type sentPartition struct {
+	offset, logStart int64
+	epoch            int32
+}
+
+// reset ends the session after an error: the next fetch is full.
+func (s *fetchSession) reset() {
+	s.epoch, s.sent = 0, nil // id kept: the next full fetch closes it
 }
 
 func (m *Manager) newFetcherLocked(leader int32) *fetcher {
@@ -189,8 +215,14 @@ func (ft *fetcher) fetch(parts []*follower) error {
 	req.MaxWaitMillis = int32(o.MaxWait / time.Millisecond)
 	req.MinBytes = o.MinBytes
 	req.MaxBytes = o.MaxBytes
-	req.SessionID, req.SessionEpoch = 0, -1
+	sess := &ft.sess
+	incremental := sess.id != 0 && sess.epoch > 0
+	req.SessionID, req.SessionEpoch = sess.id, sess.epoch
+	if !incremental {
+		req.SessionEpoch = 0 // a full fetch that opens a session (closing the old one named)
+	}
 	byKey := make(map[tp]*follower, len(parts))
+	want := make(map[tp]sentPartition, len(parts))
 	topics := map[string]int{} // topic → index in req.Topics
 	for _, f := range parts {
 		p := kmsg.NewFetchRequestTopicPartition()
@@ -215,6 +247,12 @@ func (ft *fetcher) fetch(parts []*follower) error {
 			continue
 		}
 		f.announcing = announce
+		byKey[f.tp] = f
+		sp := sentPartition{p.FetchOffset, p.LogStartOffset, p.CurrentLeaderEpoch}
+		want[f.tp] = sp
+		if prev, ok := sess.sent[f.tp]; incremental && ok && prev == sp {
+			continue // the session has it as it is
+		}
 		i, ok := topics[f.topic]
 		if !ok {
 			i = len(req.Topics)
@@ -224,16 +262,56 @@ func (ft *fetcher) fetch(parts []*follower) error {
 			req.Topics = append(req.Topics, t)
 		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
-		byKey[f.tp] = f
 	}
-	if len(byKey) == 0 {
+	if len(byKey) == 0 && !incremental {
 		return nil
+	}
+	if incremental {
+		forgotten := map[string]int{}
+		for k := range sess.sent {
+			if _, ok := want[k]; ok {
+				continue
+			}
+			i, ok := forgotten[k.topic]
+			if !ok {
+				i = len(req.ForgottenTopics)
+				forgotten[k.topic] = i
+				fo := kmsg.NewFetchRequestForgottenTopic()
+				fo.Topic = k.topic
+				req.ForgottenTopics = append(req.ForgottenTopics, fo)
+			}
+			req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.index)
+		}
 	}
 	kresp, err := ft.request(req)
 	if err != nil {
+		sess.reset()
 		return err
 	}
-	return ft.applyFetchResponse(kresp.(*kmsg.FetchResponse), byKey)
+	resp := kresp.(*kmsg.FetchResponse)
+	switch err := kerr.ErrorForCode(resp.ErrorCode); {
+	case errors.Is(err, kerr.FetchSessionIDNotFound), errors.Is(err, kerr.InvalidFetchSessionEpoch),
+		errors.Is(err, kerr.FetchSessionTopicIDError):
+		ft.log.Debug("replication: fetch session ended; fetching in full", "err", err)
+		sess.id = 0
+		sess.reset()
+		return nil
+	case err != nil:
+		sess.reset()
+	case resp.SessionID == 0:
+		sess.id = 0
+		sess.reset()
+	default:
+		sess.id, sess.epoch, sess.sent = resp.SessionID, nextEpoch(sess.epoch), want
+	}
+	return ft.applyFetchResponse(resp, byKey)
+}
+
+func nextEpoch(e int32) int32 {
+	if e == 1<<31-1 {
+		return 1
+	}
+	return e + 1
 }
 
 // applyFetchResponse applies a Fetch answer to the partitions asked for.

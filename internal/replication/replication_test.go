@@ -70,7 +70,8 @@ func TestReplicationCatchUp(t *testing.T) {
 	leader.mu.Lock()
 	req := leader.lastReq
 	leader.mu.Unlock()
-	if req.ReplicaID != 7 || req.SessionID != 0 || req.SessionEpoch != -1 || req.MaxWaitMillis != 100 || req.MinBytes != 1 {
+	// The fake leader opens no fetch session: every fetch is full, offering one (epoch 0).
+	if req.ReplicaID != 7 || req.SessionID != 0 || req.SessionEpoch != 0 || req.MaxWaitMillis != 100 || req.MinBytes != 1 {
 		t.Fatalf("fetch request %+v", req)
 	}
 	if len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 2 {
