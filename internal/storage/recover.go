@@ -640,7 +640,9 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 			"offset", h.BaseOffset, "epoch", e, "dropped", len(dropped), "from", from)
 		l.markEpochsDirty()
 	}
-	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch {
+	// An epoch the cache has starting above a batch of that epoch (a
+	// garbled checkpoint line) starts at the batch instead.
+	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch || e == latest.epoch && from < latest.start {
 		l.epochs.assign(e, from)
 		l.markEpochsDirty()
 	}
