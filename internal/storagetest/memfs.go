@@ -110,8 +110,9 @@ func (m *MemFS) CrashClone(o CrashOptions) *MemFS {
 		seen[n] = c
 		if n.dir {
 			c.children = make(map[string]*memNode, len(n.durable))
-			for name, child := range n.durable {
-				c.children[name] = clone(child)
+			// In name order: o.Rand is drawn per file, so a seed replays.
+			for _, name := range slices.Sorted(maps.Keys(n.durable)) {
+				c.children[name] = clone(n.durable[name])
 			}
 			c.durable = maps.Clone(c.children)
 			return c
