@@ -137,6 +137,9 @@ type Log struct {
 	// trust, so the epochs it found there must be checkpointed before Open
 	// returns (set by recover, read by Open).
 	epochsFromTrusted bool
+	// epochsDamaged: a rescanned batch contradicted the epoch cache
+	// (recovery only).
+	epochsDamaged bool
 
 	onFlush func(time.Duration) // Options.OnFlush at Open; nil: none
 

@@ -314,6 +314,23 @@ func (l *Log) recover() error {
 		segs = l.segments()
 	}
 
+	// A segment the checkpoint covered was rescanned (it was damaged, or
+	// did not end where the next began), or a rescanned batch
+	// contradicted the checkpoint: the checkpoint may be damaged, and its
+	// epochs and the rescan's mix. The cache is rebuilt
+	// from every segment's batch headers instead, so that it depends on
+	// the batches alone, and the next Open, trusting what this one
+	// checkpoints and rescanning only the active segment, agrees with it.
+	if (l.epochsFromTrusted || l.epochsDamaged) && !rescanAll {
+		l.epochsFromTrusted = true // checkpointed before Open returns
+		l.epochs.restore(nil)
+		for _, s := range segs {
+			if err := l.reassignEpochs(s); err != nil {
+				return err
+			}
+		}
+		l.markEpochsDirty()
+	}
 	// From the start first: it moves the first epoch up to the start
 	// offset, which may be the LEO, and the cut from the end must see that
 	// (else an Open on the cache it persists would cut it again).
@@ -639,10 +656,14 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 		l.opts.Logger.Warn("storage: leader epoch going backwards in the log; dropping the higher epochs as damaged", "segment", s.log.Name(),
 			"offset", h.BaseOffset, "epoch", e, "dropped", len(dropped), "from", from)
 		l.markEpochsDirty()
+		l.epochsDamaged = true
 	}
 	// An epoch the cache has starting above a batch of that epoch (a
 	// garbled checkpoint line) starts at the batch instead.
 	if latest, ok := l.epochs.latest(); !ok || e > latest.epoch || e == latest.epoch && from < latest.start {
+		if ok && e == latest.epoch {
+			l.epochsDamaged = true
+		}
 		l.epochs.assign(e, from)
 		l.markEpochsDirty()
 	}
