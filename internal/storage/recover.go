@@ -669,13 +669,17 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	}
 }
 
-// reassignEpochs adds again the epochs of the batches of s (rescanned,
-// intact), after the cache was cut.
+// reassignEpochs adds again the epochs of the batches of s, after the
+// cache was cut or emptied. A header it cannot read (damage in a trusted
+// segment, which is served as it is) ends the segment's epochs there.
 func (l *Log) reassignEpochs(s *segment) error {
 	buf := make([]byte, record.HeaderSize)
 	size := s.size.Load()
 	for pos := int64(0); pos < size; {
 		h, err := s.header(buf, pos, size)
+		if errors.Is(err, ErrCorrupt) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
