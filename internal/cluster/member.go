@@ -112,16 +112,7 @@ func (n *Node) memberLoop() {
 	defer n.wg.Done()
 	interval := ms(n.cfg.Int64("broker.heartbeat.interval.ms"))
 	bo := backoff{min: min(100*time.Millisecond, interval), max: interval}
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-n.ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
-	}
+	wait := n.sleep
 	for n.ctx.Err() == nil {
 		if n.brokerEpoch.Load() < 0 {
 			leaderChange := n.leaderChange()

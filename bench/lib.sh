@@ -1,0 +1,48 @@
+# Shared by bench/partitions.sh, bench/partitions-cluster.sh and
+# bench/restart.sh (sourced): logging, timing, building the binary, and
+# starting, waiting for and stopping brokers. Each broker is known by a
+# key (a node id, or 1 for a single broker); PID[key] is its process.
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# build_gregor puts a static gregor binary at $BIN.
+build_gregor() {
+	mkdir -p "$(dirname "$BIN")"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/gregor)
+}
+
+declare -A PID
+# start_broker KEY LOGFILE ARGS...: gregor serve ARGS in the background.
+start_broker() {
+	local key=$1 logfile=$2
+	shift 2
+	"$BIN" serve "$@" >>"$logfile" 2>&1 &
+	PID[$key]=$!
+}
+# wait_ready METRICS_ADDR: until /readyz answers (at most 60 s).
+wait_ready() {
+	for _ in $(seq 1 1200); do
+		if "$BIN" ready --metrics-addr "$1" --timeout 1s >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	log "broker at $1 not ready within 60 s"
+	return 1
+}
+# stop_broker KEY [SIGNAL]: signal (TERM by default) and reap.
+stop_broker() {
+	[[ -n ${PID[$1]:-} ]] || return 0
+	kill -"${2:-TERM}" "${PID[$1]}" 2>/dev/null || true
+	wait "${PID[$1]}" 2>/dev/null || true
+	PID[$1]=
+}
+stop_all() {
+	for key in "${!PID[@]}"; do stop_broker "$key" KILL; done
+}
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/${PID[$1]}/status"; }
+fds() { ls "/proc/${PID[$1]}/fd" | wc -l; }
+# metric ADDR NAME: a metric's value from a broker's /metrics.
+metric() { curl -fsS "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
