@@ -677,7 +677,7 @@ func (l *Log) reassignEpochs(s *segment) error {
 	size := s.size.Load()
 	for pos := int64(0); pos < size; {
 		h, err := s.header(buf, pos, size)
-		if errors.Is(err, ErrCorrupt) {
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, errTorn) {
 			return nil
 		}
 		if err != nil {
