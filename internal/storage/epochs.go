@@ -141,6 +141,18 @@ func (c *epochCache) endOffsetFor(requested int32, leo int64) (int32, int64) {
 //	<n>               number of entries
 //	<epoch> <offset>  n lines, epochs increasing
 //
+// covering returns the last entry starting at or before offset.
+func (c *epochCache) covering(offset int64) (epochEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].start <= offset {
+			return c.entries[i], true
+		}
+	}
+	return epochEntry{}, false
+}
+
 // snapshot copies the entries, for restore.
 func (c *epochCache) snapshot() []epochEntry {
 	c.mu.RLock()

@@ -647,6 +647,16 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 	// reaching the damaged batch as the first of its epoch) or had not
 	// (one starting from a checkpoint that covered it; FuzzStorageRecovery
 	// 7798bade).
+	// A batch of a lower epoch than the cache has covering it is
+	// contradicted below; one of a higher epoch than covers it, while the
+	// cache has that epoch or a later one elsewhere, means the cache has
+	// the epoch starting too late or lacks it (a garbled checkpoint line):
+	// recovery rebuilds the cache from the batches.
+	if cov, ok := l.epochs.covering(base); ok && cov.epoch < e {
+		if latest, _ := l.epochs.latest(); latest.epoch >= e {
+			l.epochsDamaged = true
+		}
+	}
 	from := base
 	if dropped := l.epochs.dropContradicted(e, base); len(dropped) > 0 {
 		for _, d := range dropped {
