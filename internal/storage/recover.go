@@ -278,7 +278,7 @@ func (l *Log) recover() error {
 			if cut := min(s.next, bases[i+1]); l.epochs.truncateFromEnd(cut) {
 				l.markEpochsDirty()
 				l.epochsFromTrusted = true
-				if err := l.reassignEpochs(s); err != nil {
+				if err := l.reassignEpochs(s, math.MaxInt64); err != nil {
 					return err
 				}
 			}
@@ -324,8 +324,12 @@ func (l *Log) recover() error {
 	if (l.epochsFromTrusted || l.epochsDamaged) && !rescanAll {
 		l.epochsFromTrusted = true // checkpointed before Open returns
 		l.epochs.restore(nil)
-		for _, s := range segs {
-			if err := l.reassignEpochs(s); err != nil {
+		for i, s := range segs {
+			limit := int64(math.MaxInt64)
+			if i+1 < len(segs) {
+				limit = segs[i+1].base
+			}
+			if err := l.reassignEpochs(s, limit); err != nil {
 				return err
 			}
 		}
@@ -680,11 +684,14 @@ func (l *Log) rescannedEpoch(s *segment, h *record.Header) {
 }
 
 // reassignEpochs adds again the epochs of the batches of s, after the
-// cache was cut or emptied. A header it cannot read (damage in a trusted
-// segment, which is served as it is) ends the segment's epochs there.
-func (l *Log) reassignEpochs(s *segment) error {
+// cache was cut or emptied. A header it cannot read, or a batch out of
+// the segment's order or reaching limit (the next segment's base), is
+// damage in a trusted segment, which is served as it is: the segment's
+// epochs end there.
+func (l *Log) reassignEpochs(s *segment, limit int64) error {
 	buf := make([]byte, record.HeaderSize)
 	size := s.size.Load()
+	next := s.base
 	for pos := int64(0); pos < size; {
 		h, err := s.header(buf, pos, size)
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, errTorn) {
@@ -693,6 +700,10 @@ func (l *Log) reassignEpochs(s *segment) error {
 		if err != nil {
 			return err
 		}
+		if h.BaseOffset < next || h.LastOffset() >= limit {
+			return nil
+		}
+		next = h.NextOffset()
 		l.rescannedEpoch(s, &h)
 		pos += h.Size()
 	}
