@@ -399,6 +399,9 @@ func (fx *recoveryFixture) checkPrefix(files map[string][]byte, got served) erro
 	// changed, or in a deleted segment after the first surviving one), and
 	// the batches whose base offset changed.
 	firstBad := len(fx.batches)
+	if len(segs) == 0 {
+		firstBad = 0 // every segment deleted: nothing can survive
+	}
 	baseChanged := map[int]bool{}
 	for i := range fx.segs {
 		if len(segs) > 0 && i > segs[0] && !slices.Contains(segs, i) { // a segment missing after the first
