@@ -253,15 +253,12 @@ func (ft *fetcher) fetch(parts []*follower) error {
 		if prev, ok := sess.sent[f.tp]; incremental && ok && prev == sp {
 			continue // the session has it as it is
 		}
-		i, ok := topics[f.topic]
-		if !ok {
-			i = len(req.Topics)
-			topics[f.topic] = i
+		t := topicEntry(&req.Topics, topics, f.topic, func(name string) kmsg.FetchRequestTopic {
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = f.topic
-			req.Topics = append(req.Topics, t)
-		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+			t.Topic = name
+			return t
+		})
+		t.Partitions = append(t.Partitions, p)
 	}
 	if len(byKey) == 0 && !incremental {
 		return nil
@@ -272,15 +269,12 @@ func (ft *fetcher) fetch(parts []*follower) error {
 			if _, ok := want[k]; ok {
 				continue
 			}
-			i, ok := forgotten[k.topic]
-			if !ok {
-				i = len(req.ForgottenTopics)
-				forgotten[k.topic] = i
+			fo := topicEntry(&req.ForgottenTopics, forgotten, k.topic, func(name string) kmsg.FetchRequestForgottenTopic {
 				fo := kmsg.NewFetchRequestForgottenTopic()
-				fo.Topic = k.topic
-				req.ForgottenTopics = append(req.ForgottenTopics, fo)
-			}
-			req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.index)
+				fo.Topic = name
+				return fo
+			})
+			fo.Partitions = append(fo.Partitions, k.index)
 		}
 	}
 	kresp, err := ft.request(req)
@@ -305,6 +299,19 @@ func (ft *fetcher) fetch(parts []*follower) error {
 		sess.id, sess.epoch, sess.sent = resp.SessionID, nextEpoch(sess.epoch), want
 	}
 	return ft.applyFetchResponse(resp, byKey)
+}
+
+// topicEntry returns the entry for topic in a request's topic list,
+// appending one made by mk if it has none yet (index maps topics to their
+// entries' positions).
+func topicEntry[T any](list *[]T, index map[string]int, topic string, mk func(string) T) *T {
+	i, ok := index[topic]
+	if !ok {
+		i = len(*list)
+		index[topic] = i
+		*list = append(*list, mk(topic))
+	}
+	return &(*list)[i]
 }
 
 func nextEpoch(e int32) int32 {

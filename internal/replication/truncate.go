@@ -107,15 +107,12 @@ func (ft *fetcher) truncate(parts []*follower) error {
 		p.Partition = f.index
 		p.CurrentLeaderEpoch = f.epoch
 		p.LeaderEpoch = latest
-		i, ok := topics[f.topic]
-		if !ok {
-			i = len(req.Topics)
-			topics[f.topic] = i
+		t := topicEntry(&req.Topics, topics, f.topic, func(name string) kmsg.OffsetForLeaderEpochRequestTopic {
 			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
-			t.Topic = f.topic
-			req.Topics = append(req.Topics, t)
-		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+			t.Topic = name
+			return t
+		})
+		t.Partitions = append(t.Partitions, p)
 		asked[f.tp] = askedEpoch{f, latest}
 	}
 	if len(asked) == 0 {
@@ -210,15 +207,12 @@ func (ft *fetcher) listOffsets(parts []*follower) error {
 		if f.state == stateListEarliest {
 			p.Timestamp = -2
 		}
-		i, ok := topics[f.topic]
-		if !ok {
-			i = len(req.Topics)
-			topics[f.topic] = i
+		t := topicEntry(&req.Topics, topics, f.topic, func(name string) kmsg.ListOffsetsRequestTopic {
 			t := kmsg.NewListOffsetsRequestTopic()
-			t.Topic = f.topic
-			req.Topics = append(req.Topics, t)
-		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+			t.Topic = name
+			return t
+		})
+		t.Partitions = append(t.Partitions, p)
 		byKey[f.tp] = f
 	}
 	kresp, err := ft.request(req)
