@@ -46,3 +46,14 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/${PID[$1]}/status"; }
 fds() { ls "/proc/${PID[$1]}/fd" | wc -l; }
 # metric ADDR NAME: a metric's value from a broker's /metrics.
 metric() { curl -fsS "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+# timed_restart SIGNAL ADDR: stop broker 1 with SIGNAL, start it again
+# with the caller's serve function, and set RESTART_S to the seconds until
+# it is ready at ADDR (not in a subshell: PID must keep the new process).
+timed_restart() {
+	stop_broker 1 "$1"
+	local t
+	t=$(now)
+	serve
+	wait_ready "$2"
+	RESTART_S=$(since "$t")
+}

@@ -73,16 +73,10 @@ fds2=$(fds 1)
 open_files=$(metric "$MADDR" gregor_storage_open_segment_files)
 evictions=$(metric "$MADDR" gregor_storage_segment_file_evictions_total)
 
-stop_broker 1 TERM
-t=$(now)
-serve
-wait_ready "$MADDR"
-clean_s=$(since "$t")
-stop_broker 1 KILL
-t=$(now)
-serve
-wait_ready "$MADDR"
-kill_s=$(since "$t")
+timed_restart TERM "$MADDR"
+clean_s=$RESTART_S
+timed_restart KILL "$MADDR"
+kill_s=$RESTART_S
 stop_broker 1 TERM
 
 per_rss=$(((rss1 - rss0) * 1024 / total))

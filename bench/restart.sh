@@ -40,16 +40,10 @@ fill_s=$(since "$t")
 size=$(du -sb "$DATA" | awk '{ print $1 }')
 log "filled in ${fill_s}s: $size bytes on disk"
 
-stop_broker 1 KILL
-t=$(now)
-serve
-wait_ready "$MADDR"
-kill_s=$(since "$t")
-stop_broker 1 TERM
-t=$(now)
-serve
-wait_ready "$MADDR"
-clean_s=$(since "$t")
+timed_restart KILL "$MADDR"
+kill_s=$RESTART_S
+timed_restart TERM "$MADDR"
+clean_s=$RESTART_S
 stop_broker 1 TERM
 
 cat <<EOF
