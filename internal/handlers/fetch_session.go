@@ -88,6 +88,10 @@ func newFetchSessions(slots int, now func() time.Time) *fetchSessions {
 	return &fetchSessions{max: slots, byID: map[int32]*fetchSession{}, now: now}
 }
 
+// FetchSessions is the number of fetch sessions cached (Kafka's
+// NumIncrementalFetchSessions).
+func (h *Handlers) FetchSessions() int { return h.sessions.Len() }
+
 // Len is the number of sessions cached.
 func (c *fetchSessions) Len() int {
 	c.mu.Lock()

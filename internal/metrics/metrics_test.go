@@ -8,6 +8,7 @@ func (v fakeView) Partitions() []PartitionState  { return v.parts }
 func (fakeView) Controller() (bool, int)         { return false, 0 }
 func (fakeView) GroupLags() []GroupLag           { return nil }
 func (fakeView) SegmentFiles() (int, int, int64) { return 3, 10, 7 }
+func (fakeView) FetchSessions() int              { return 4 }
 
 // The scrubber's findings: a counter by topic and a gauge of damaged
 // local replicas.
@@ -40,16 +41,17 @@ func TestMetricsStorageDamage(t *testing.T) {
 }
 
 // The segment file pool: open files and cap as gauges, evictions as a
-// counter, from the view.
+// counter, from the view; and the fetch sessions cached.
 func TestMetricsSegmentFiles(t *testing.T) {
 	mfs, err := New(fakeView{}).Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]float64{
-		"gregor_storage_open_segment_files":           3,
-		"gregor_storage_open_segment_files_max":       10,
-		"gregor_storage_segment_file_evictions_total": 7,
+		"gregor_storage_open_segment_files":                          3,
+		"gregor_storage_open_segment_files_max":                      10,
+		"gregor_storage_segment_file_evictions_total":                7,
+		"kafka_server_fetchsessioncache_numincrementalfetchsessions": 4,
 	}
 	for _, mf := range mfs {
 		w, ok := want[mf.GetName()]

@@ -16,6 +16,8 @@ type View interface {
 	// SegmentFiles reports the segment files open now, their cap
 	// (log.max.open.files) and how many were closed to keep to it.
 	SegmentFiles() (open, max int, evictions int64)
+	// FetchSessions is the number of KIP-227 fetch sessions cached.
+	FetchSessions() int
 }
 
 // PartitionState is one local replica as a scrape sees it.
@@ -55,7 +57,8 @@ var (
 	descFilesOpen    = prometheus.NewDesc("gregor_storage_open_segment_files", "Segment files with an open descriptor.", nil, nil)
 	descFilesMax     = prometheus.NewDesc("gregor_storage_open_segment_files_max", "The cap on open segment files (log.max.open.files); idle ones beyond it are closed.", nil, nil)
 	descFilesEvicted = prometheus.NewDesc("gregor_storage_segment_file_evictions_total", "Idle segment files closed to stay under the cap (reopened when next read or written).", nil, nil)
-	stateDescriptors = []*prometheus.Desc{descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum, descDamaged, descFilesOpen, descFilesMax, descFilesEvicted}
+	descSessions     = prometheus.NewDesc("kafka_server_fetchsessioncache_numincrementalfetchsessions", "Incremental fetch sessions (KIP-227) cached.", nil, nil)
+	stateDescriptors = []*prometheus.Desc{descSessions, descSize, descLEO, descLSO, descUnder, descPartitions, descLeaders, descActive, descOffline, descLag, descCommitted, descGroupLagSum, descDamaged, descFilesOpen, descFilesMax, descFilesEvicted}
 )
 
 type stateCollector struct{ v View }
@@ -92,6 +95,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFilesOpen, prometheus.GaugeValue, float64(open))
 	ch <- prometheus.MustNewConstMetric(descFilesMax, prometheus.GaugeValue, float64(limit))
 	ch <- prometheus.MustNewConstMetric(descFilesEvicted, prometheus.CounterValue, float64(evicted))
+	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(c.v.FetchSessions()))
 	active, offline := c.v.Controller()
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolGauge(active))
 	if active {

@@ -57,6 +57,13 @@ func (v nodeView) SegmentFiles() (int, int, int64) {
 	return st.Open, st.Max, st.Evictions
 }
 
+func (v nodeView) FetchSessions() int {
+	if v.n.h == nil {
+		return 0
+	}
+	return v.n.h.FetchSessions()
+}
+
 func (v nodeView) GroupLags() []metrics.GroupLag {
 	n := v.n
 	if n.groups == nil || n.b == nil {

@@ -103,8 +103,13 @@ func TestE2EMetricsAndHealth(t *testing.T) {
 		"kafka_server_replicamanager_underreplicatedpartitions", "kafka_controller_kafkacontroller_activecontrollercount",
 		"kafka_controller_kafkacontroller_offlinepartitionscount", "kafka_server_replicamanager_partitioncount",
 		"kafka_server_socketservermetrics_connection_count", "go_goroutines",
+		"gregor_storage_open_segment_files_max", "gregor_storage_segment_file_evictions_total",
+		"kafka_server_fetchsessioncache_numincrementalfetchsessions",
 	} {
 		sample(t, text, series)
+	}
+	if v := sample(t, text, "gregor_storage_open_segment_files"); v < 1 {
+		t.Errorf("open segment files: %v, want the partitions' active segments", v)
 	}
 	if v := sample(t, text, "kafka_controller_kafkacontroller_activecontrollercount"); v != 1 {
 		t.Errorf("a single broker is the active controller: %v", v)
