@@ -69,11 +69,7 @@ func (h *Handlers) countFetch(resp *fetchResponse) {
 const maxFetchWait = 5 * time.Minute
 
 func (h *Handlers) fetch(ctx context.Context, _ *server.Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
-	replica := req.ReplicaID
-	if req.Version >= 15 {
-		replica = req.ReplicaState.ID
-	}
-	sess, code := h.sessions.begin(req, replica >= 0)
+	sess, code := h.sessions.begin(req, fetchReplicaID(req) >= 0)
 	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = code
@@ -131,6 +127,15 @@ func incrementalFetch(req *kmsg.FetchRequest) bool {
 	return req.Version >= 7 && req.SessionEpoch != initialSessionEpoch && req.SessionEpoch != finalSessionEpoch
 }
 
+// fetchReplicaID is the fetching replica's id (-1 for a consumer):
+// ReplicaID before v15, ReplicaState.ID from v15.
+func fetchReplicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
 // fetchOnce reads every requested partition once. It returns the response,
 // the record bytes in it, whether any partition has an error to report, and
 // the channels that signal new data on the partitions read.
@@ -140,10 +145,7 @@ func (h *Handlers) fetchOnce(req *kmsg.FetchRequest) (resp *fetchResponse, size 
 	if req.Version < 3 || remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
-	replica := req.ReplicaID
-	if req.Version >= 15 {
-		replica = req.ReplicaState.ID
-	}
+	replica := fetchReplicaID(req)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewFetchResponseTopic()

@@ -110,8 +110,8 @@ func nextSessionEpoch(e int32) int32 {
 // request runs in (locked; end unlocks it), nil for a sessionless fetch,
 // and a top-level error code if the request cannot be served.
 func (c *fetchSessions) begin(req *kmsg.FetchRequest, replica bool) (s *fetchSession, code int16) {
-	if req.Version < 7 {
-		return nil, 0
+	if req.Version < 7 || req.SessionEpoch == finalSessionEpoch && req.SessionID == 0 {
+		return nil, 0 // sessionless, naming no session to close: no lock taken
 	}
 	now := c.now()
 	c.mu.Lock()
