@@ -502,15 +502,23 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 	size := fileSize // scanned up to; lowered to cut a batch already accepted
 	s.resetIndexes()
 	epochsBefore := l.epochs.snapshot()
-	interval := int64(l.opts.IndexIntervalBytes)
 	var (
 		buf      []byte
 		bufPos   int64 // file position of buf[0]
 		pos      int64
-		reason   error
 		prevPos  int64 = -1 // the last batch accepted, if its base offset jumped
 		prevNext int64      // s.next before it
 	)
+	// cutBefore starts the scan again, from indexes and epochs as before
+	// it, to stop at cut; it returns the new end of the scan.
+	cutBefore := func(cut int64) int64 {
+		pos, buf, bufPos, prevPos = 0, buf[:0], 0, -1
+		s.resetIndexes()
+		l.epochs.restore(epochsBefore)
+		return cut
+	}
+	interval := int64(l.opts.IndexIntervalBytes)
+	var reason error
 	for {
 		for pos < size {
 			off := int(pos - bufPos)
@@ -557,9 +565,7 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 				// before it) to stop there.
 				reason = fmt.Errorf("batch at %d has offset %d, which overlaps the batch before it, at offset %d after a jump from %d",
 					pos, base, s.next-1, prevNext)
-				size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
-				s.resetIndexes()
-				l.epochs.restore(epochsBefore)
+				size = cutBefore(prevPos)
 				continue
 			}
 			if err != nil {
@@ -606,9 +612,7 @@ func (l *Log) recoverSegment(s *segment, limit int64) error {
 		if pos < fileSize && s.next == limit && prevPos >= 0 && !synced {
 			reason = fmt.Errorf("segment ends at the next one's base %d after losing a batch: its last batch, at offset %d after a jump from %d, has a garbled base offset",
 				limit, s.next-1, prevNext)
-			size, pos, buf, bufPos, prevPos = prevPos, 0, buf[:0], 0, -1
-			s.resetIndexes()
-			l.epochs.restore(epochsBefore)
+			size = cutBefore(prevPos)
 			continue
 		}
 		break
