@@ -19,7 +19,7 @@ import (
 )
 
 // request sends one raw kmsg request through a franz-go client.
-func request[R kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) R {
+func request[R kmsg.Response](t testing.TB, cl *kgo.Client, req kmsg.Request) R {
 	t.Helper()
 	resp, err := cl.Request(testCtx(t), req)
 	if err != nil {
@@ -44,7 +44,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, partition int32, ack
 }
 
 // topicID looks a topic's id up with a Metadata request (zero if unknown).
-func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+func topicID(t testing.TB, cl *kgo.Client, topic string) [16]byte {
 	t.Helper()
 	req := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
@@ -53,7 +53,7 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	return request[*kmsg.MetadataResponse](t, cl, req).Topics[0].TopicID
 }
 
-func createTopic(t *testing.T, tb *testBroker, name string, partitions int32, configs map[string]*string) {
+func createTopic(t testing.TB, tb *testBroker, name string, partitions int32, configs map[string]*string) {
 	t.Helper()
 	resp, err := tb.admin(t).CreateTopic(testCtx(t), partitions, 1, configs, name)
 	if err != nil || resp.Err != nil {
