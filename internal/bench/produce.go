@@ -265,6 +265,16 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 	return res, nil
 }
 
+// storeMin lowers a to v if v is smaller.
+func storeMin(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v >= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
 // storeMax raises a to v if v is larger.
 func storeMax(a *atomic.Int64, v int64) {
 	for {
