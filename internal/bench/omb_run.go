@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -407,24 +406,9 @@ func RunOMB(ctx context.Context, cfg OMBConfig) (*Result, error) {
 
 	res := &Result{Workload: "omb", Config: cfg, Setup: cfg.setup(), OMB: sum}
 	fillProducers(res, runs)
-	es := cons.e2e.Summary()
-	res.E2ELatency = &es
-	res.LatencyClamped += cons.e2e.Clamped()
-	produced, consumed := total.records.Load(), cons.received.Load()
-	res.ProducedRecords, res.ConsumedRecords = &produced, &consumed
-	res.addErrors(cons.errs)
 	cons.fill(sum, runs)
-
-	stopped := slices.Compact(slices.Sorted(slices.Values(prodStopped)))
-	stopped = append(stopped, consStopped...)
-	res.StoppedEarly = strings.Join(slices.DeleteFunc(stopped, func(s string) bool { return s == "" }), "; ")
-	switch {
-	case res.Records == 0:
-		return res, ErrNothingProduced
-	case consumed == 0:
-		return res, ErrNothingConsumed
-	}
-	return res, nil
+	stopped := append(slices.Compact(slices.Sorted(slices.Values(prodStopped))), consStopped...)
+	return res, res.endToEnd(cons.e2e, total.records.Load(), cons.received.Load(), cons.errs, stopped...)
 }
 
 // startOMBConsumers creates every member of every group; franz-go joins
