@@ -188,7 +188,7 @@ start_server() {
 	log_file=$LOGS/$RUN_ID-server.log
 	case $system in
 	gregor)
-		local args=(serve --data-dir "$RUN_DATA/data" --listen 127.0.0.1:0)
+		local args=(serve --data-dir "$RUN_DATA/data" --listen 127.0.0.1:0 --set metrics.listen=) # no fixed metrics port: another broker on the machine may hold it
 		[[ $mode == B ]] && args+=(--set log.flush.interval.messages=1)
 		taskset -c "$SERVER_CPU" "$BIN/gregor" "${args[@]}" >"$log_file" 2>&1 &
 		ready='msg="broker ready"'
