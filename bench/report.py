@@ -176,11 +176,21 @@ def med(xs):
 
 
 def metric(run):
-    """The headline number: MiB/s, or end-to-end p99 in ms for e2e."""
+    """The headline number: MiB/s, or end-to-end p99 in ms for e2e and
+    the OMB files at a fixed rate; for an OMB backlog file, the drain's
+    MiB/s."""
     r = run["result"]
-    if run["workload"] == "e2e":
+    if run["workload"] == "omb" and (r.get("omb") or {}).get("backlog"):
+        o = r["omb"]
+        return o["backlog"]["drain_records_per_s"] * o["plan"]["workload"]["messageSize"] / 2 ** 20
+    if run["workload"] in ("e2e", "omb"):
         return r["e2e_latency_us"]["p99"] / 1000
     return r["mb_per_s"]
+
+
+def latency_row(r):
+    """The row's metric is a latency (lower is better)."""
+    return r["workload"] == "e2e" or (r["workload"] == "omb" and not r.get("omb_backlog"))
 
 
 def cpu_per_gb(run):
@@ -218,9 +228,11 @@ def summarize_rows(runs):
     for meta, mode in keys:
         group = [r for r in runs if r["meta"] == meta and r["mode"] == mode]
         row = {"meta": meta, "mode": mode, "workload": group[0]["workload"], "systems": {}, "ratios": {}}
-        for k in ("partitions", "acks", "producers", "rate_label", "backlog_mib"):
+        for k in ("partitions", "acks", "producers", "rate_label", "backlog_mib", "omb_file", "rate_scale"):
             if k in group[0]:
                 row[k] = group[0][k]
+        if row["workload"] == "omb":
+            row["omb_backlog"] = any(((r.get("result") or {}).get("omb") or {}).get("backlog") for r in group)
         rates = sorted({r["rate"] for r in group if "rate" in r})
         if rates:
             row["rates"] = rates
@@ -251,6 +263,9 @@ def summarize_rows(runs):
                 if lat:
                     d["ack_p99_ms"] = med([x["p99"] / 1000 for x in lat])
                 e2e = [r["result"].get("e2e_latency_us") for r in good if r["result"].get("e2e_latency_us")]
+                oc = [r["result"]["omb"] for r in good if r["result"].get("omb")]
+                if oc:
+                    d["consume_records_per_s"] = med([x["consume_records_per_s"] for x in oc])
                 if e2e:
                     d["e2e_p50_ms"] = med([x["p50"] / 1000 for x in e2e])
                     d["e2e_p99_ms"] = med([x["p99"] / 1000 for x in e2e])
@@ -379,6 +394,9 @@ def row_label(r):
         return "produce P=%s acks=%s producers=%s" % (r["partitions"], r["acks"], r["producers"])
     if w == "consume":
         return "consume %s MiB backlog, P=%s" % (r.get("backlog_mib"), r["partitions"])
+    if w == "omb":
+        return "OMB %s, rate x%s (%s)" % (r.get("omb_file"), r.get("rate_scale"),
+                                          "drain MiB/s" if r.get("omb_backlog") else "e2e p99 ms")
     rates = ", ".join("%d" % x for x in r.get("rates", []))
     what = "10 MiB/s" if r.get("rate_label") == "fixed" else "half slowest max"
     return "e2e %s (%s rec/s)" % (what, rates)
@@ -390,7 +408,7 @@ def cell(r, s):
         return "n/a"
     if not d.get("ok"):
         return "failed (%d/%d)" % (len(d["failed"]), d["runs"])
-    v = fmt(d["metric_median"], 2 if r["workload"] == "e2e" else 1)
+    v = fmt(d["metric_median"], 2 if latency_row(r) else 1)
     if (d.get("foreign_max") or 0) > NOISY:
         v += " †"
     if d["failed"]:
@@ -438,7 +456,9 @@ def markdown(summary, runs, chart):
     L.append("")
     L.append("Throughput in MiB/s of record values (median over repetitions); end-to-end rows show p99 "
              "end-to-end latency in ms (lower is better, so a ratio below 1 favours Gregor). "
-             "Ratios are Gregor/peer per repetition: median (min-max).")
+             "Ratios are Gregor/peer per repetition: median (min-max). OMB rows run a workload file of "
+             "bench/workloads at the rate scale shown (see its README): p99 end-to-end latency in ms, or for "
+             "a backlog file the MiB/s at which the backlog drained.")
     L.append("")
     for mode, title in (("A", "Mode A: no fsync before the ack"), ("B", "Mode B: fsync before the ack")):
         mr = [r for r in rows if r["mode"] == mode]

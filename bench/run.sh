@@ -17,7 +17,11 @@
 #   BIGLOG_GIB=20     Gregor with this much in the partition vs empty (0: skip)
 #   BIGLOG_RUNS=3     end-to-end runs on the empty and on the big partition
 #   SYSTEMS="gregor kfake nats"   MODES="A B"
-#   WORKLOADS="produce consume e2e biglog"
+#   WORKLOADS="produce consume e2e biglog"   (add omb for the OMB files below)
+#   OMB_FILES="bench/workloads/1-topic-100-partitions-1kb-4p-4c-{200k,500k,1000k,2000k,200k-backlog}.yaml"
+#   OMB_RATE_SCALE=0.05 OMB_BACKLOG_SCALE=0.001   (see bench/workloads/README.md;
+#                     omb runs DURATION after WARMUP, mode A and B, Kafka-protocol
+#                     systems only: nats-bench does not run workload files yet)
 #   SERVER_CPU=0 CLIENT_CPU=1
 #   DATA_ROOT=bench/.data   data dirs and fio's file (same filesystem)
 #   OUT=bench/results/<UTC timestamp>
@@ -39,6 +43,14 @@ else
 	IPERF_SECONDS=${IPERF_SECONDS:-5} FIO_MIB=${FIO_MIB:-256}
 fi
 BIGLOG_RUNS=${BIGLOG_RUNS:-3}
+OMB_RATE_SCALE=${OMB_RATE_SCALE:-0.05}
+OMB_BACKLOG_SCALE=${OMB_BACKLOG_SCALE:-0.001}
+if [[ -z ${OMB_FILES:-} ]]; then
+	OMB_FILES=
+	for f in 200k 500k 1000k 2000k 200k-backlog; do
+		OMB_FILES+=" $BENCH_DIR/workloads/1-topic-100-partitions-1kb-4p-4c-$f.yaml"
+	done
+fi
 SYSTEMS=${SYSTEMS:-gregor kfake nats}
 MODES=${MODES:-A B}
 WORKLOADS=${WORKLOADS:-produce consume e2e biglog}
@@ -176,7 +188,7 @@ start_server() {
 	log_file=$LOGS/$RUN_ID-server.log
 	case $system in
 	gregor)
-		local args=(serve --data-dir "$RUN_DATA/data" --listen 127.0.0.1:0)
+		local args=(serve --data-dir "$RUN_DATA/data" --listen 127.0.0.1:0 --set metrics.listen=) # no fixed metrics port: another broker on the machine may hold it
 		[[ $mode == B ]] && args+=(--set log.flush.interval.messages=1)
 		taskset -c "$SERVER_CPU" "$BIN/gregor" "${args[@]}" >"$log_file" 2>&1 &
 		ready='msg="broker ready"'
@@ -244,7 +256,8 @@ client_cmd() {
 	else
 		CMD=("$BIN/gregor" bench "$workload" --brokers "$ADDR" "$@")
 	fi
-	CMD+=(--record-size "$RECORD" --json --progress 0 --drain-timeout "${DRAIN}s")
+	[[ $workload == workload ]] || CMD+=(--record-size "$RECORD") # a workload file sets its size
+	CMD+=(--json --progress 0 --drain-timeout "${DRAIN}s")
 }
 
 # start_client NAME LIMIT_SECONDS: runs CMD pinned, in the background, with
@@ -297,6 +310,13 @@ measure() {
 		client_cmd "$system" consume --topic backlog --records "$BACKLOG_RECORDS" "$@"
 		c0=$(cpu_ticks "$SPID" 2>/dev/null || echo 0) w0=$EPOCHREALTIME m0=$(machine_ticks)
 		start_client "$RUN_ID" $((BACKLOG_MIB + 2 * DRAIN + 120))
+	elif [[ $workload == omb ]]; then
+		# Topic creation and the groups' joining come before the warm-up;
+		# a backlog is built and drained before the test duration.
+		client_cmd "$system" workload "$@" --duration "${DURATION}s" --warmup "${WARMUP}s"
+		start_client "$RUN_ID" $((limit + OMB_EXTRA))
+		sleep "$WARMUP"
+		c0=$(cpu_ticks "$SPID" 2>/dev/null || echo 0) w0=$EPOCHREALTIME m0=$(machine_ticks)
 	else
 		client_cmd "$system" "$workload" --topic "$workload" --duration "${DURATION}s" --warmup "${WARMUP}s" "$@"
 		start_client "$RUN_ID" "$limit"
@@ -356,6 +376,7 @@ run_rep() {
 				--partitions "$p"
 		done
 	done
+	run_omb
 	local label
 	has_workload e2e || return 0
 	for mode in $MODES; do
@@ -366,6 +387,31 @@ run_rep() {
 				measure "$system" "$mode" e2e "e2e-$label" \
 					partitions=1 acks=all producers=1 rate="$rate" rate_label="$label" -- \
 					--partitions 1 --acks all --producers 1 --rate "$rate"
+			done
+		done
+	done
+}
+
+# The OMB workload files, scaled by flags (the files keep OMB's values),
+# on the Kafka-protocol systems.
+OMB_EXTRA=0
+run_omb() {
+	has_workload omb || return 0
+	local mode f name system extra
+	for mode in $MODES; do
+		for f in $OMB_FILES; do
+			name=$(basename "$f" .yaml)
+			extra=() OMB_EXTRA=60
+			if grep -Eq '^consumerBacklogSizeGB: *[1-9]' "$f"; then
+				extra=(--backlog-scale "$OMB_BACKLOG_SCALE") OMB_EXTRA=600
+			fi
+			for system in $(systems_for "$REP"); do
+				if [[ $system == nats ]]; then
+					log "rep $REP: nats omb $name skipped: nats-bench does not run workload files"
+					continue
+				fi
+				measure "$system" "$mode" omb "omb-$name" omb_file="$name" rate_scale="$OMB_RATE_SCALE" -- \
+					"$f" --rate-scale "$OMB_RATE_SCALE" "${extra[@]}"
 			done
 		done
 	done
@@ -417,7 +463,8 @@ main() {
 	local start=$SECONDS
 	$PY "$BENCH_DIR/report.py" machine "$OUT/machine.json" "$DATA_ROOT" "$ROOT" \
 		quick="$QUICK" reps="$REPS" duration_s="$DURATION" warmup_s="$WARMUP" backlog_mib="$BACKLOG_MIB" \
-		biglog_gib="$BIGLOG_GIB" systems="$SYSTEMS" modes="$MODES" record_bytes="$RECORD" \
+		biglog_gib="$BIGLOG_GIB" systems="$SYSTEMS" modes="$MODES" record_bytes="$RECORD" workloads="$WORKLOADS" \
+		omb_rate_scale="$OMB_RATE_SCALE" omb_backlog_scale="$OMB_BACKLOG_SCALE" \
 		e2e_fixed_rate="$E2E_RATE" server_cpu="$SERVER_CPU" client_cpu="$CLIENT_CPU"
 	local load
 	load=$(cut -d' ' -f1 /proc/loadavg)

@@ -36,17 +36,24 @@ type benchCommon struct {
 	cfg      bench.Common
 	json     bool
 	logLevel string
+	config   map[string]any // added to the summary's config beside the flags
 }
 
 func (b *benchCommon) register(fl *pflag.FlagSet) {
-	fl.StringSliceVar(&b.cfg.Brokers, "brokers", []string{"localhost:9092"}, "seed brokers, comma separated")
+	b.registerRun(fl)
 	fl.StringVar(&b.cfg.Topic, "topic", "gregor-bench", "topic")
 	fl.Int32Var(&b.cfg.Partitions, "partitions", 1, "partitions when the topic is created (an existing topic is used as it is)")
-	fl.Int16Var(&b.cfg.ReplicationFactor, "replication-factor", 1, "replication factor when the topic is created")
 	fl.IntVar(&b.cfg.RecordSize, "record-size", 1024, fmt.Sprintf("record value bytes (>= %d: time and sequence header)", bench.HeaderSize))
 	fl.Int64Var(&b.cfg.Records, "records", 0, "measured records to run for (instead of --duration)")
 	fl.DurationVar(&b.cfg.Duration, "duration", 10*time.Second, "measured time to run for (instead of --records)")
 	fl.DurationVar(&b.cfg.Warmup, "warmup", 0, "warm-up before the measured phase; its samples are discarded")
+}
+
+// registerRun registers the flags of how a run goes, not of what it
+// loads: a workload file says that.
+func (b *benchCommon) registerRun(fl *pflag.FlagSet) {
+	fl.StringSliceVar(&b.cfg.Brokers, "brokers", []string{"localhost:9092"}, "seed brokers, comma separated")
+	fl.Int16Var(&b.cfg.ReplicationFactor, "replication-factor", 1, "replication factor when the topic is created")
 	fl.DurationVar(&b.cfg.Progress, "progress", time.Second, "progress line interval on stderr (0: off)")
 	fl.DurationVar(&b.cfg.DrainTimeout, "drain-timeout", 30*time.Second, "bound on waiting for in-flight records at the end, and on a run without progress")
 	fl.BoolVar(&b.json, "json", false, "print a JSON summary on stdout (the table goes to stderr)")
@@ -82,16 +89,22 @@ type benchProduce struct {
 }
 
 func (b *benchProduce) register(fl *pflag.FlagSet) {
+	b.registerClient(fl)
+	fl.IntVar(&b.cfg.Producers, "producers", 1, "independent producer clients")
+	fl.Float64Var(&b.cfg.Rate, "rate", 0, "target records/s across all producers, open loop (0: closed loop, as fast as possible)")
+	fl.IntVar(&b.cfg.Keys, "keys", 0, "distinct record keys cycled through (0: no keys)")
+}
+
+// registerClient registers the settings of each producer client (what
+// OMB calls the driver's producer configuration).
+func (b *benchProduce) registerClient(fl *pflag.FlagSet) {
 	fl.StringVar(&b.acks, "acks", "all", "acks: 0, 1 or all")
 	fl.StringVar(&b.cfg.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fl.DurationVar(&b.cfg.Linger, "linger", 0, "producer linger")
 	fl.Int32Var(&b.cfg.BatchBytes, "batch-bytes", 1<<20, "maximum batch bytes (franz-go ProducerBatchMaxBytes)")
-	fl.IntVar(&b.cfg.Producers, "producers", 1, "independent producer clients")
 	fl.BoolVar(&b.cfg.Idempotent, "idempotent", false, "idempotent producer (default true with --acks all; needs it)")
 	fl.IntVar(&b.cfg.MaxInflight, "max-inflight", 0, "produce requests in flight per broker without idempotence (0: franz-go default, 1)")
 	fl.IntVar(&b.cfg.MaxBufferedRecords, "max-buffered-records", 0, "records buffered per producer before sending blocks (0: franz-go default, 50000)")
-	fl.Float64Var(&b.cfg.Rate, "rate", 0, "target records/s across all producers, open loop (0: closed loop, as fast as possible)")
-	fl.IntVar(&b.cfg.Keys, "keys", 0, "distinct record keys cycled through (0: no keys)")
 }
 
 // resolve resolves the common flags too.
@@ -121,11 +134,11 @@ func registerFetch(fl *pflag.FlagSet, f *bench.Fetch) {
 func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark a broker: produce, consume, end-to-end",
+		Short: "Benchmark a broker: produce, consume, end-to-end, OpenMessaging Benchmark workload files",
 		Long:  benchLong,
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(benchProduceCmd(), benchConsumeCmd(), benchE2ECmd())
+	cmd.AddCommand(benchProduceCmd(), benchConsumeCmd(), benchE2ECmd(), benchWorkloadCmd())
 	return cmd
 }
 
@@ -219,6 +232,9 @@ func runBench(cmd *cobra.Command, common *benchCommon, run func(context.Context)
 		return runErr
 	}
 	res.Config = flagValues(cmd.Flags())
+	for k, v := range common.config {
+		res.Config.(map[string]any)[k] = v
+	}
 	table := io.Writer(os.Stdout)
 	if common.json {
 		table = os.Stderr

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +82,48 @@ func TestBenchCmdConfigHasEveryFlag(t *testing.T) {
 	if got["records"] != 7.0 || got["rate"] != 2.5 || got["duration"] != "0s" || got["idempotent"] != true ||
 		got["acks"] != "all" || len(got["brokers"].([]any)) != 2 {
 		t.Fatalf("config values: %s", raw)
+	}
+}
+
+// TestBenchCmdWorkloadRefusesBeforeConnecting runs `bench workload` with
+// a bad file or flag and a closed broker port: each is refused with its
+// own error, before any broker is contacted.
+func TestBenchCmdWorkloadRefusesBeforeConnecting(t *testing.T) {
+	dir := t.TempDir()
+	good := "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nsubscriptionsPerTopic: 1\nproducersPerTopic: 1\n" +
+		"consumerPerSubscription: 1\nproducerRate: 10\ntestDurationMinutes: 1\n"
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodFile, typo := write("good.yaml", good), write("typo.yaml", good+"producerRates: 5\n")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{typo}, `unknown field "producerRates"`},
+		{[]string{filepath.Join(dir, "absent.yaml")}, "no such file"},
+		{[]string{goodFile, "--rate-scale", "0"}, "--rate-scale 0: want > 0"},
+		{[]string{goodFile, "--backlog-scale", "-1"}, "--backlog-scale -1: want > 0"},
+		{[]string{goodFile, "--duration", "-1s"}, "negative"},
+		{[]string{goodFile, "--acks", "2"}, "acks"},
+		{[]string{}, "accepts 1 arg"},
+	} {
+		cmd := benchWorkloadCmd()
+		cmd.SetArgs(append(c.args, "--brokers", "127.0.0.1:1", "--log-level", "error"))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	cmd := benchWorkloadCmd()
+	for name, want := range map[string]string{"linger": "1ms", "fetch-max-partition-bytes": "10485760", "acks": "all", "rate-scale": "1"} {
+		if f := cmd.Flags().Lookup(name); f == nil || f.DefValue != want || f.Value.String() != want {
+			t.Errorf("--%s default: %+v, want %s", name, f, want)
+		}
 	}
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // startBroker serves an in-process broker on a loopback port with a fresh
-// data directory, shut down when the test ends, and returns its address.
-func startBroker(t *testing.T) string {
+// data directory and the given key=value settings, shut down when the test
+// ends, and returns its address.
+func startBroker(t *testing.T, sets ...string) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return nodetest.Start(t, t.TempDir(), logger).Addr()
+	return nodetest.Start(t, t.TempDir(), logger, sets...).Addr()
 }
 
 type testWriter struct{ t *testing.T }

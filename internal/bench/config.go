@@ -1,11 +1,15 @@
 // Package bench is the load generator behind `gregor bench`: produce,
-// consume and end-to-end workloads against any Kafka-protocol broker,
-// driven by franz-go.
+// consume and end-to-end workloads, and OpenMessaging Benchmark workload
+// files (omb.go, omb_run.go), against any Kafka-protocol broker, driven by
+// franz-go.
 //
 // Invariants:
 //   - Every run is bounded: it stops after Records measured records or after
 //     Duration, and whatever is still in flight gets at most DrainTimeout to
-//     finish; a run that makes no progress for DrainTimeout is stopped.
+//     finish; a run that makes no progress for DrainTimeout is stopped. An
+//     OMB backlog run lasts until its backlog is built and drained, and is
+//     stopped when the backlog stops growing, or the consumers stop
+//     receiving, for DrainTimeout.
 //   - Under a target rate the load is open-loop: each record's intended send
 //     time comes from a Pacer, and latencies are measured from it, so stalls
 //     are not hidden by the sender slowing down.
@@ -307,9 +311,13 @@ func (c *ProduceConfig) producerOpts() []kgo.Opt {
 // consumerOpts are the kgo options of a consumer reading the given
 // partitions from the given offsets.
 func (f *Fetch) consumerOpts(brokers []string, topic string, offsets map[int32]kgo.Offset) []kgo.Opt {
+	return append(f.fetchOpts(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+}
+
+// fetchOpts are the kgo options of any consumer, without what it consumes.
+func (f *Fetch) fetchOpts(brokers []string) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxWait(f.MaxWait),
 	}
 	if f.MaxBytes > 0 {

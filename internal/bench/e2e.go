@@ -116,17 +116,26 @@ func RunE2E(ctx context.Context, cfg E2EConfig) (*Result, error) {
 
 	res := &Result{Workload: "e2e", Config: cfg, Setup: cfg.ProduceConfig.setup() + "; " + cfg.Fetch.setup(&cfg.Common)}
 	p.fill(res)
+	return res, res.endToEnd(e2e, produced, consumed, pl.errs, prodStopped, consStopped)
+}
+
+// endToEnd completes the result of a run with producers and consumers,
+// whose produce side is filled: end-to-end latency, the totals (warm-up
+// included), the consumers' errors and why it stopped early (empty
+// reasons left out). It returns ErrNothingProduced or ErrNothingConsumed
+// when either side measured nothing.
+func (r *Result) endToEnd(e2e *Histogram, produced, consumed int64, fetchErrs *errorLog, stopped ...string) error {
 	es := e2e.Summary()
-	res.E2ELatency = &es
-	res.LatencyClamped += e2e.Clamped()
-	res.ProducedRecords, res.ConsumedRecords = &produced, &consumed
-	res.addErrors(pl.errs)
-	res.StoppedEarly = strings.Join(slices.DeleteFunc([]string{prodStopped, consStopped}, func(s string) bool { return s == "" }), "; ")
+	r.E2ELatency = &es
+	r.LatencyClamped += e2e.Clamped()
+	r.ProducedRecords, r.ConsumedRecords = &produced, &consumed
+	r.addErrors(fetchErrs)
+	r.StoppedEarly = strings.Join(slices.DeleteFunc(stopped, func(s string) bool { return s == "" }), "; ")
 	switch {
-	case res.Records == 0:
-		return res, ErrNothingProduced
+	case r.Records == 0:
+		return ErrNothingProduced
 	case consumed == 0:
-		return res, ErrNothingConsumed
+		return ErrNothingConsumed
 	}
-	return res, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -93,20 +94,25 @@ func (p *Pacer) Wait(ctx context.Context, i int64) (time.Time, error) {
 // The run is a warm-up phase (records intended before warmupEnd, not
 // measured) followed by the measured phase, which ends either after limit
 // measured records or at end (records intended at or after end are not
-// sent).
+// sent). Stop can bring the end forward while the run goes on.
 type Schedule struct {
 	clock     Clock
 	pacer     *Pacer // nil: closed loop, each record is intended "now"
+	start     time.Time
 	warmupEnd time.Time
 	end       time.Time // zero when limit > 0
 	limit     int64     // measured records; 0 when end is set
+	// stopAfter: records intended at or after start+stopAfter are not
+	// sent; math.MaxInt64 until Stop.
+	stopAfter atomic.Int64
 
 	seq      atomic.Int64
 	measured atomic.Int64
 }
 
 func NewSchedule(clock Clock, start time.Time, rate float64, warmup, duration time.Duration, limit int64) *Schedule {
-	s := &Schedule{clock: clock, warmupEnd: start.Add(warmup), limit: limit}
+	s := &Schedule{clock: clock, start: start, warmupEnd: start.Add(warmup), limit: limit}
+	s.stopAfter.Store(math.MaxInt64)
 	if limit == 0 {
 		s.end = s.warmupEnd.Add(duration)
 	}
@@ -129,7 +135,7 @@ func (s *Schedule) Next(ctx context.Context) (seq int64, intended time.Time, ok 
 	} else {
 		intended = s.clock.Now()
 	}
-	if !s.end.IsZero() && !intended.Before(s.end) {
+	if !s.end.IsZero() && !intended.Before(s.end) || int64(intended.Sub(s.start)) >= s.stopAfter.Load() {
 		return 0, time.Time{}, false
 	}
 	if s.limit > 0 && !s.Warm(intended) && s.measured.Add(1) > s.limit {
@@ -141,6 +147,13 @@ func (s *Schedule) Next(ctx context.Context) (seq int64, intended time.Time, ok 
 		}
 	}
 	return seq, intended, true
+}
+
+// Stop ends the run at at, when that is before its end: records intended
+// at or after at are not handed out. A workload whose length is known only
+// while it runs (the OMB backlog) uses it.
+func (s *Schedule) Stop(at time.Time) {
+	storeMin(&s.stopAfter, int64(max(at.Sub(s.start), 0)))
 }
 
 // WarmupEnd is when the measured phase begins.

@@ -236,3 +236,17 @@ func TestBenchTimebaseUnixNano(t *testing.T) {
 		t.Fatalf("unixNano advanced %d ns, want 1.5 s", got)
 	}
 }
+
+func TestBenchScheduleStopBringsTheEndForward(t *testing.T) {
+	clock := newFakeClock()
+	start := clock.now
+	s := NewSchedule(clock, start, 1000, 0, time.Hour, 0)
+	s.Stop(start.Add(2 * time.Second)) // later calls only bring it forward
+	s.Stop(start.Add(time.Hour))
+	s.Stop(start.Add(100 * time.Millisecond))
+	s.Stop(start.Add(time.Second))
+	seqs, times := drain(t, s)
+	if len(seqs) != 100 || times[len(times)-1].Sub(start) != 99*time.Millisecond {
+		t.Fatalf("%d records, last at start+%s; want 100, the last at 99ms", len(seqs), times[len(times)-1].Sub(start))
+	}
+}

@@ -31,6 +31,9 @@ type producerRun struct {
 	lat  *Histogram
 	errs *errorLog
 	all  counters // acknowledged records, warm-up included
+	// total, when set, counts them too: the omb workload's sum over its
+	// topics, one producerRun each.
+	total *counters
 
 	measuredRecords atomic.Int64
 	measuredBytes   atomic.Int64
@@ -161,6 +164,9 @@ func (p *producerRun) promise(r *kgo.Record, err error) {
 	intended, _, _ := decodeHeader(r.Value) // we wrote it: RecordSize >= HeaderSize
 	n := int64(len(r.Value))
 	p.all.add(1, n)
+	if p.total != nil {
+		p.total.add(1, n)
+	}
 	if intended < p.warmupEndUnix {
 		return
 	}
@@ -210,16 +216,29 @@ func Watchdog(ctx context.Context, cancel context.CancelCauseFunc, sent, complet
 }
 
 // fill puts the producer's measurements into res.
-func (p *producerRun) fill(res *Result) {
-	elapsed := time.Duration(0)
-	if last := p.lastAck.Load(); last > p.warmupEndUnix {
-		elapsed = time.Duration(last - p.warmupEndUnix)
+func (p *producerRun) fill(res *Result) { fillProducers(res, []*producerRun{p}) }
+
+// fillProducers puts the measurements of runs into res: records and bytes
+// summed, throughput from the shared warm-up end to the last ack of any.
+// The runs began with one timebase and share their latency histogram and
+// error log (the first run's are reported).
+func fillProducers(res *Result, runs []*producerRun) {
+	var records, bytes, last int64
+	for _, p := range runs {
+		records += p.measuredRecords.Load()
+		bytes += p.measuredBytes.Load()
+		last = max(last, p.lastAck.Load())
 	}
-	res.setThroughput(p.measuredRecords.Load(), p.measuredBytes.Load(), elapsed)
-	lat := p.lat.Summary()
+	first := runs[0]
+	elapsed := time.Duration(0)
+	if last > first.warmupEndUnix {
+		elapsed = time.Duration(last - first.warmupEndUnix)
+	}
+	res.setThroughput(records, bytes, elapsed)
+	lat := first.lat.Summary()
 	res.Latency = &lat
-	res.LatencyClamped += p.lat.Clamped()
-	res.addErrors(p.errs)
+	res.LatencyClamped += first.lat.Clamped()
+	res.addErrors(first.errs)
 }
 
 func (c *ProduceConfig) setup() string {
@@ -263,6 +282,16 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*Result, error) {
 		return res, ErrNothingProduced
 	}
 	return res, nil
+}
+
+// storeMin lowers a to v if v is smaller.
+func storeMin(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v >= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }
 
 // storeMax raises a to v if v is larger.

@@ -14,7 +14,7 @@ const mib = 1 << 20
 
 // Result is the outcome of a run; its JSON form is the --json summary.
 type Result struct {
-	Workload string `json:"workload"` // produce, consume or e2e
+	Workload string `json:"workload"` // produce, consume, e2e or omb
 	// Config is the run's settings; the command line puts all its flags
 	// here.
 	Config      any     `json:"config"`
@@ -44,6 +44,9 @@ type Result struct {
 	// StoppedEarly says why the run ended before its records or duration
 	// (interrupted, no progress, drain timeout); empty when it completed.
 	StoppedEarly string `json:"stopped_early,omitempty"`
+	// OMB is the consume side, the subscriptions and the backlog of an
+	// OMB workload; omb only. The produce side is in the fields above.
+	OMB *OMBSummary `json:"omb,omitempty"`
 
 	// Setup is a one-line description for the table.
 	Setup string `json:"-"`
@@ -95,6 +98,21 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p("\n  bytes       %d (record values)\n", r.Bytes)
 	p("  duration    %.3f s\n", r.DurationS)
 	p("  throughput  %.0f records/s   %.2f MiB/s   (MiB = 2^20 bytes of record values)\n", r.RecordsPerS, r.MBPerS)
+	if o := r.OMB; o != nil {
+		p("  consumed    %.0f records/s   %.2f MiB/s   (%d subscription(s); duplicates %d, missing %d)\n",
+			o.ConsumeRecordsPerS, o.ConsumeMBPerS, len(o.Subscriptions), o.Duplicates, o.Missing)
+		if b := o.Backlog; b != nil {
+			p("  backlog     %d records at resume (target %d) after %.1f s; ", b.RecordsAtResume, b.TargetRecords, b.BuildS)
+			if b.Drained {
+				p("drained to %d in %.1f s at %.0f records/s\n", b.DrainedLevel, b.DrainS, b.DrainRecordsPerS)
+			} else {
+				p("not drained\n")
+			}
+		}
+		for _, c := range o.Plan.Changes {
+			p("  scaled      %s\n", c)
+		}
+	}
 	p("  errors      %d\n", r.Errors)
 	for k, v := range r.ErrorKinds {
 		p("    %6d × %s\n", v, k)
