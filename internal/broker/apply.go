@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gregor-dev/gregor/internal/config"
 	"github.com/gregor-dev/gregor/internal/partition"
@@ -53,10 +54,9 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 	b.mu.RLock()
 	cur, offline := t.parts, maps.Clone(t.offline)
 	b.mu.RUnlock()
-	opened := map[int32]*partition.Partition{}
 	failed := map[int32]error{}
 	var gone []*partition.Partition
-	var errs []error
+	var open []int32
 	for i := int32(0); i < s.Partitions; i++ {
 		var have *partition.Partition
 		if int(i) < len(cur) {
@@ -64,13 +64,7 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 		}
 		switch local := s.Local(i); {
 		case local && have == nil && offline[i] == nil:
-			p, err := b.openPartition(t, i, s.Configs)
-			if err != nil {
-				failed[i] = err
-				errs = append(errs, fmt.Errorf("offline until a restart: %w", err))
-				continue
-			}
-			opened[i] = p
+			open = append(open, i)
 		case !local:
 			if offline[i] != nil {
 				failed[i] = nil // not ours any more
@@ -78,6 +72,14 @@ func (b *Broker) ApplyTopic(s TopicState) error {
 			if have != nil {
 				gone = append(gone, have)
 			}
+		}
+	}
+	opened, openErrs := b.openPartitions(t, open, s.Configs)
+	var errs []error
+	for _, i := range open {
+		if err := openErrs[i]; err != nil {
+			failed[i] = err
+			errs = append(errs, fmt.Errorf("offline until a restart: %w", err))
 		}
 	}
 	b.mu.Lock()
@@ -190,6 +192,43 @@ func (b *Broker) applyTopicConfigLocked(t *Topic) {
 		}
 		p.SetStorageOptions(so)
 	}
+}
+
+// openWorkers bounds the partitions of one topic opened at once. Opening
+// is mostly waiting for the disk (a recovered segment is fsynced), and
+// concurrent fsyncs share the file system's journal commits, so a few
+// openers in parallel cut a start-up with thousands of replicas several
+// times over; more would only queue at the disk.
+const openWorkers = 8
+
+// openPartitions opens the replicas idx of t, openWorkers at a time; each
+// one either opened or failed.
+func (b *Broker) openPartitions(t *Topic, idx []int32, configs map[string]string) (map[int32]*partition.Partition, map[int32]error) {
+	opened := make(map[int32]*partition.Partition, len(idx))
+	failed := map[int32]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int32)
+	for range min(openWorkers, len(idx)) {
+		wg.Go(func() {
+			for i := range next {
+				p, err := b.openPartition(t, i, configs)
+				mu.Lock()
+				if err != nil {
+					failed[i] = err
+				} else {
+					opened[i] = p
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, i := range idx {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return opened, failed
 }
 
 // openPartition opens (recovering) a replica's log. Its directory names

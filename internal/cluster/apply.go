@@ -57,16 +57,24 @@ type applier struct {
 	chMu    sync.Mutex
 	changed chan struct{} // closed and replaced when applied moves
 
-	mu      sync.Mutex // guards everything below; held while applying
-	roles   map[tpKey]role
-	ids     map[string][16]byte // topic ids applied
-	groups  GroupElector
-	elected map[int32]bool // offsets partitions whose coordinator runs here
-	closed  bool
+	mu    sync.Mutex // guards everything below; held while applying
+	roles map[tpKey]role
+	ids   map[string][16]byte // topic ids applied
+	// seen is the image's topic each topic was last applied from, when
+	// every local replica reached its role: an image shares the *Topic of
+	// every topic its entry left alone, so a pass skips those and costs
+	// what the entry changed, not every partition of the cluster (an ISR
+	// change is one entry; a broker catching up after a restart makes
+	// thousands). seenRegistered is the registration it was applied under.
+	seen           map[string]*controller.Topic
+	seenRegistered bool
+	groups         GroupElector
+	elected        map[int32]bool // offsets partitions whose coordinator runs here
+	closed         bool
 }
 
 func newApplier(n *Node) *applier {
-	a := &applier{n: n, roles: map[tpKey]role{}, ids: map[string][16]byte{}, elected: map[int32]bool{},
+	a := &applier{n: n, roles: map[tpKey]role{}, ids: map[string][16]byte{}, seen: map[string]*controller.Topic{}, elected: map[int32]bool{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
 	a.applied.Store(controller.NewImage())
 	return a
@@ -164,8 +172,17 @@ func (a *applier) apply(img *controller.Image) {
 			a.removeTopic(name)
 		}
 	}
+	if registered != a.seenRegistered {
+		clear(a.seen) // every replica's wanted role may change
+		a.seenRegistered = registered
+	}
 	for _, name := range img.TopicNames() {
 		t := img.Topics[name]
+		if a.seen[name] == t {
+			continue
+		}
+		delete(a.seen, name)
+		settled := true
 		err := n.b.ApplyTopic(broker.TopicState{
 			Name: name, ID: t.ID, Configs: t.Configs, Partitions: int32(len(t.Partitions)),
 			Local: func(i int32) bool { return t.Partitions[i].IsReplica(n.id) },
@@ -195,17 +212,23 @@ func (a *applier) apply(img *controller.Image) {
 				want.leader = -1
 				want.leaderEpoch = max(want.leaderEpoch, p.LeaderEpoch())
 			}
-			a.setRole(key, p, want, st)
+			if !a.setRole(key, p, want, st) {
+				settled = false // try again at the next pass
+			}
+		}
+		if settled {
+			a.seen[name] = t
 		}
 	}
 }
 
 // setRole moves one local replica to the wanted role.
-func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st controller.Partition) {
+// It reports false if the replica could not take the role.
+func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st controller.Partition) bool {
 	n := a.n
 	cur, known := a.roles[key]
 	if known && cur.leader == want.leader && cur.leaderEpoch == want.leaderEpoch && slices.Equal(cur.isr, want.isr) {
-		return
+		return true
 	}
 	var err error
 	sameLeadership := known && cur.leader == want.leader && cur.leaderEpoch == want.leaderEpoch
@@ -233,7 +256,7 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 	}
 	if err != nil {
 		n.logger.Error("changing a replica's role", "topic", key.topic, "partition", key.index, "leader", want.leader, "leaderEpoch", want.leaderEpoch, "err", err)
-		return
+		return false
 	}
 	a.roles[key] = role{leader: want.leader, leaderEpoch: want.leaderEpoch, isr: slices.Clone(want.isr)}
 	// Only a leadership change moves the groups: reloading a shard on an
@@ -241,6 +264,7 @@ func (a *applier) setRole(key tpKey, p *partition.Partition, want role, st contr
 	if key.topic == broker.OffsetsTopic && a.groups != nil && !sameLeadership {
 		a.electGroups(key.index, want.leader == n.id)
 	}
+	return true
 }
 
 // electGroups starts or stops coordinating the groups of an offsets
@@ -276,5 +300,6 @@ func (a *applier) removeTopic(name string) {
 		}
 	}
 	delete(a.ids, name)
+	delete(a.seen, name)
 	a.n.b.RemoveTopic(name)
 }

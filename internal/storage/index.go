@@ -88,6 +88,16 @@ func (x *sparseIndex[E]) persist() error {
 	if x.retired || (!x.rewrite && len(x.pending) == 0) {
 		return nil
 	}
+	if x.rewrite && len(x.pending) == 0 && x.len() == 0 {
+		// Rewriting an empty index over an empty file (a rescanned
+		// segment that holds nothing, the common case at start-up after a
+		// crash with many idle partitions) changes nothing: no write, no
+		// fsync.
+		if fi, err := x.fs.Stat(x.path); err == nil && fi.Size() == 0 {
+			x.rewrite = false
+			return nil
+		}
+	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	data := x.pending
 	if x.rewrite {
