@@ -625,3 +625,51 @@ func TestStorageRecoverDamagedEpochField(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// openCounter counts the opens for writing of index files.
+type openCounter struct {
+	FS
+	indexWrites int
+}
+
+func (c *openCounter) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 && (strings.HasSuffix(name, ".index") || strings.HasSuffix(name, ".timeindex")) {
+		c.indexWrites++
+	}
+	return c.FS.OpenFile(name, flag, perm)
+}
+
+// An empty partition's active segment is rescanned after a crash; its
+// empty indexes are already what a rebuild gives, so they are not written
+// (and fsynced) again: a start-up with thousands of idle partitions pays
+// nothing for them. A segment with batches still gets its indexes back.
+func TestStorageRecoverEmptySegmentWritesNoIndex(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	l := mustOpen(t, OS, dir, testOpts(c))
+	crash(l)
+	fs := &openCounter{FS: OS}
+	l2 := mustOpen(t, fs, dir, testOpts(c))
+	if fs.indexWrites != 0 {
+		t.Fatalf("%d index files written for an empty log", fs.indexWrites)
+	}
+	for i := 0; i < 6; i++ {
+		if _, err := l2.Append(makeBatch(t, 2, seqTs(i), 2, 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash(l2)
+	idx := filepath.Join(filepath.Dir(activeLogPath(t, dir)), strings.TrimSuffix(filepath.Base(activeLogPath(t, dir)), ".log")+".index")
+	if err := os.Truncate(idx, 0); err != nil {
+		t.Fatal(err)
+	}
+	fs = &openCounter{FS: OS}
+	l3 := mustOpen(t, fs, dir, testOpts(c))
+	defer l3.Close()
+	if fs.indexWrites == 0 {
+		t.Fatal("a rescanned segment with batches got no index written")
+	}
+	if fi, err := os.Stat(idx); err != nil || fi.Size() == 0 {
+		t.Fatalf("index after recovery: %v %v", fi, err)
+	}
+}
