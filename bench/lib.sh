@@ -1,5 +1,5 @@
-# Shared by bench/partitions.sh, bench/partitions-cluster.sh and
-# bench/restart.sh (sourced): logging, timing, building the binary, and
+# Shared by bench/partitions.sh, bench/partitions-cluster.sh,
+# bench/replication.sh and bench/restart.sh (sourced): logging, timing, building the binary, and
 # starting, waiting for and stopping brokers. Each broker is known by a
 # key (a node id, or 1 for a single broker); PID[key] is its process.
 
@@ -42,6 +42,8 @@ stop_broker() {
 stop_all() {
 	for key in "${!PID[@]}"; do stop_broker "$key" KILL; done
 }
+# cpu_ticks KEY: the broker's CPU time so far (utime + stime, clock ticks).
+cpu_ticks() { sed 's/^.*) //' "/proc/${PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/${PID[$1]}/status"; }
 fds() { ls "/proc/${PID[$1]}/fd" | wc -l; }
 # metric ADDR NAME: a metric's value from a broker's /metrics.
