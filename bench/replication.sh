@@ -20,6 +20,7 @@
 #   DATA=bench/.data/replication  data directories and logs (emptied first, removed after)
 #   BASE_PORT=19400          node i listens on BASE_PORT+i (Kafka),
 #                            BASE_PORT+10+i (controller), BASE_PORT+20+i (metrics)
+#   GREGOR=                  a gregor binary to measure instead of building this tree
 #   PERF_OUT= PERF_HZ=499    a directory: perf record (call graphs, PERF_HZ) of
 #                            each node during every RF=3 produce, into
 #                            PERF_OUT/run<R>-node<I>-<leader|follower>.data
@@ -38,14 +39,14 @@ MIN_ISR=${MIN_ISR:-2}
 IDLE=${IDLE:-5}
 DATA=${DATA:-$BENCH_DIR/.data/replication}
 BASE_PORT=${BASE_PORT:-19400}
-BIN=$BENCH_DIR/.bin/gregor
+BIN=${GREGOR:-$BENCH_DIR/.bin/gregor}
 PY=/usr/bin/python3
 DRAIN=30 # seconds: the clients' --drain-timeout
 CLK_TCK=$(getconf CLK_TCK)
 
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
-build_gregor
+[[ -n ${GREGOR:-} ]] || build_gregor
 rm -rf "$DATA"
 mkdir -p "$DATA/out"
 RUNS_FILE=$DATA/out/runs.jsonl
