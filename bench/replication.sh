@@ -8,7 +8,10 @@
 # GB (10^9 value bytes); then an end-to-end run at E2E_RATE records/s into
 # another new topic of each kind (ack and end-to-end p99). The leader of
 # each partition is read from the metadata (gregor topic describe) before
-# and after its run. See BENCHMARKS.md ("Scale and failover").
+# and after its run. Each run also reports the nodes' share of CPU in the
+# kernel, the client's CPU (bash times) and the other work on the machine
+# (busy time in /proc/stat minus both): runs above 0.25 cores of it are
+# listed as noise. See BENCHMARKS.md ("Scale and failover").
 #
 # Knobs (environment):
 #   RUNS=3                   repetitions (RF 1 and RF 3 alternate which goes first)
@@ -24,6 +27,7 @@
 #   PERF_OUT= PERF_HZ=499    a directory: perf record (call graphs, PERF_HZ) of
 #                            each node during every RF=3 produce, into
 #                            PERF_OUT/run<R>-node<I>-<leader|follower>.data
+#                            (sampling inflates the CPU figures of those runs)
 # Prints one line per run and topic, a summary, and a JSON summary last.
 set -euo pipefail
 
@@ -75,11 +79,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-# ticks: each node's CPU clock ticks so far, "t1 t2 t3".
+# ticks: each node's CPU clock ticks so far, "t1 t2 t3"; sys_ticks: the
+# system (kernel) part of them.
 ticks() {
 	local i out=()
 	for i in 1 2 3; do out+=("$(cpu_ticks "$i")"); done
 	echo "${out[*]}"
+}
+sys_ticks() {
+	local i out=()
+	for i in 1 2 3; do out+=("$(sed 's/^.*) //' "/proc/${PID[$i]}/stat" | awk '{ print $13 }')"); done
+	echo "${out[*]}"
+}
+# children_s FILE: CPU seconds of this shell's waited-for children in FILE,
+# written by bash's times in this shell (a subshell would count only its
+# own).
+children_s() {
+	awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$1"
 }
 # machine_ticks: busy ticks of all cores, to tell how much else ran.
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
@@ -145,7 +161,7 @@ client() {
 
 # measure RUN RF KIND: one run into a new topic; appends its line to runs.jsonl.
 measure() {
-	local run=$1 rf=$2 kind=$3 topic leader after t0 t1 m0 m1 w0 w1 limit args
+	local run=$1 rf=$2 kind=$3 topic leader after t0 t1 s0 s1 c0 c1 m0 m1 w0 w1 limit args
 	topic=$kind-rf$rf-$run
 	leader=$(create_topic "$topic" "$rf")
 	if [[ $kind == produce ]]; then
@@ -160,22 +176,29 @@ measure() {
 	# the file system is shared).
 	find "$DATA" -name '*.log' -path '*-rf*' -exec timeout 120 sync {} + || true
 	[[ $kind$rf == produce3 ]] && start_perf "$run" "${leader%:*}"
-	t0=$(ticks) m0=$(machine_ticks) w0=$(now)
+	t0=$(ticks) s0=$(sys_ticks) m0=$(machine_ticks) w0=$(now)
+	times >"$DATA/out/times0"
 	client "$kind-rf$rf-$run" "$limit" "${args[@]}" --topic "$topic" || return 1
-	t1=$(ticks) m1=$(machine_ticks) w1=$(now)
+	times >"$DATA/out/times1"
+	t1=$(ticks) s1=$(sys_ticks) m1=$(machine_ticks) w1=$(now)
+	c0=$(children_s "$DATA/out/times0") c1=$(children_s "$DATA/out/times1")
 	stop_perf
 	after=$(leader_of "$topic")
 	[[ ${after% *} == "$leader" ]] || log "warning: $topic: leader:epoch $leader before, $after after the run"
 	jq -c --argjson run "$run" --argjson rf "$rf" --arg kind "$kind" --arg leader "${leader%:*}" \
-		--arg t0 "$t0" --arg t1 "$t1" --argjson m "$((m1 - m0))" --argjson w "$($PY -c "print($w1 - $w0)")" \
-		--argjson tck "$CLK_TCK" '{run: $run, rf: $rf, kind: $kind, leader: ($leader | tonumber),
-			cpu_s: ([$t0, $t1] | map(split(" ") | map(tonumber)) | transpose | map((.[1] - .[0]) / $tck)),
+		--arg t0 "$t0" --arg t1 "$t1" --arg s0 "$s0" --arg s1 "$s1" --argjson m "$((m1 - m0))" \
+		--argjson w "$($PY -c "print($w1 - $w0)")" --argjson c "$($PY -c "print(round($c1 - $c0, 3))")" \
+		--argjson tck "$CLK_TCK" 'def d(a; b): [a, b] | map(split(" ") | map(tonumber)) | transpose | map((.[1] - .[0]) / $tck);
+		{run: $run, rf: $rf, kind: $kind, leader: ($leader | tonumber),
+			cpu_s: d($t0; $t1), sys_s: d($s0; $s1), client_cpu_s: $c,
 			machine_busy_s: ($m / $tck), wall_s: $w,
 			bytes, mb_per_s, errors, ack_us: .latency_us, e2e_us: .e2e_latency_us}' \
 		"$DATA/out/$kind-rf$rf-$run.json" >>"$RUNS_FILE"
 	tail -n 1 "$RUNS_FILE" | jq -r '"run \(.run) \(.kind) RF=\(.rf): leader node \(.leader), CPU s " +
 		(.cpu_s | map(tostring) | join(" / ")) + " (nodes 1 / 2 / 3), \(.mb_per_s * 100 | round / 100) MiB/s, ack p99 \(.ack_us.p99) µs" +
-		(if .e2e_us then ", e2e p99 \(.e2e_us.p99) µs" else "" end) + ", \(.errors) errors"' >&2
+		(if .e2e_us then ", e2e p99 \(.e2e_us.p99) µs" else "" end) + ", \(.errors) errors; " +
+		"nodes \((.sys_s | add) / (.cpu_s | add) * 100 | round)% in the kernel, client \(.client_cpu_s) s, other work " +
+		"\([0, (.machine_busy_s - (.cpu_s | add) - .client_cpu_s) / .wall_s] | max * 100 | round / 100) cores"' >&2
 }
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -213,6 +236,10 @@ def cost(r):
     total = sum(r["cpu_s"])
     return lead / gb, (total - lead) / gb, total / gb
 
+def other(r):
+    """Cores used by neither the nodes nor the client during the run."""
+    return max(0.0, r["machine_busy_s"] - sum(r["cpu_s"]) - r["client_cpu_s"]) / r["wall_s"]
+
 def get(kind, rf):
     return sorted((r for r in runs if r["kind"] == kind and r["rf"] == rf), key=lambda r: r["run"])
 
@@ -230,7 +257,8 @@ for rf in (1, 3):
     fig.setdefault("e2e_p99_ms", {})[rf] = [r["e2e_us"]["p99"] / 1000 for r in e]
     fig.setdefault("e2e_p50_ms", {})[rf] = [r["e2e_us"]["p50"] / 1000 for r in e]
     fig.setdefault("e2e_cores", {})[rf] = [sum(r["cpu_s"]) / r["wall_s"] for r in e]
-    fig.setdefault("rest_cores", {})[rf] = [(r["machine_busy_s"] - sum(r["cpu_s"])) / r["wall_s"] for r in p + e]
+    fig.setdefault("produce_kernel_share", {})[rf] = [sum(r["sys_s"]) / sum(r["cpu_s"]) for r in p]
+    fig.setdefault("other_cores", {})[rf] = [other(r) for r in p + e]
 
 labels = {
     "leader_cpu_s_per_gb": "CPU-s/GB, partition leader",
@@ -242,8 +270,10 @@ labels = {
     "e2e_p50_ms": "e2e end-to-end p50 ms",
     "e2e_p99_ms": "e2e end-to-end p99 ms",
     "e2e_cores": "e2e: cores used by the three nodes",
-    "rest_cores": "client and other work, cores",
+    "produce_kernel_share": "produce: nodes' CPU in the kernel",
+    "other_cores": "other work on the machine, cores",
 }
+no_ratio = {"other_cores"}
 def g(x):
     return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
 summary = {"runs": len(get("produce", 1)), "idle_cluster_cores": idle_cores}
@@ -251,11 +281,14 @@ print(f"{'figure (median over runs)':40} {'RF=1':>9} {'RF=3':>9}  RF3/RF1 median
 for name, v in fig.items():
     a, b = med(v[1]), med(v[3])
     ratios = [y / x for x, y in zip(v[1], v[3]) if x]
-    rt = f"{med(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})" if ratios and name != "rest_cores" else ""
+    rt = f"{med(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})" if ratios and name not in no_ratio else ""
     print(f"{labels[name]:40} {g(a):>9} {g(b):>9}  {rt}")
     summary[name] = {"rf1": round(a, 4), "rf3": round(b, 4)}
-    if ratios and name != "rest_cores":
+    if ratios and name not in no_ratio:
         summary[name]["ratio"] = round(med(ratios), 3)
+noisy = [f"run {r['run']} {r['kind']} RF={r['rf']} {other(r):.2f}" for r in runs if other(r) > 0.25]
 print(f"idle cluster: {idle_cores} cores for the three nodes; RF=1's two other nodes only idle")
+print(f"runs with more than 0.25 cores of other work: {len(noisy)} of {len(runs)}" + (" (" + ", ".join(noisy) + ")" if noisy else ""))
+summary["noisy_runs"] = len(noisy)
 print(json.dumps(summary, separators=(",", ":")))
 EOF
