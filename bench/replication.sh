@@ -20,6 +20,13 @@
 #   E2E_DURATION=20 E2E_WARMUP=3  end-to-end measured and warm-up seconds
 #   MIN_ISR=2                min.insync.replicas of the RF 3 topics
 #   IDLE=5                   seconds of the idle cluster measured first
+#   PAGECACHE_MIB=1024       the machine's cost of writing to new page cache:
+#                            CPU-s per GB of dd writing this much to a new
+#                            file, before the runs and after (0: skip). In a
+#                            VM whose freed memory goes back to the host
+#                            (virtio-balloon free page reporting) every new
+#                            page faults on the host, and this dominates the
+#                            nodes' CPU: RF 3 writes three times the bytes
 #   DATA=bench/.data/replication  data directories and logs (emptied first, removed after)
 #   BASE_PORT=19400          node i listens on BASE_PORT+i (Kafka),
 #                            BASE_PORT+10+i (controller), BASE_PORT+20+i (metrics)
@@ -41,6 +48,7 @@ E2E_DURATION=${E2E_DURATION:-20}
 E2E_WARMUP=${E2E_WARMUP:-3}
 MIN_ISR=${MIN_ISR:-2}
 IDLE=${IDLE:-5}
+PAGECACHE_MIB=${PAGECACHE_MIB:-1024}
 DATA=${DATA:-$BENCH_DIR/.data/replication}
 BASE_PORT=${BASE_PORT:-19400}
 BIN=${GREGOR:-$BENCH_DIR/.bin/gregor}
@@ -192,8 +200,28 @@ measure() {
 		"\([0, (.machine_busy_s - (.cpu_s | add) - .client_cpu_s) / .wall_s] | max * 100 | round / 100) cores"' >&2
 }
 
+# pagecache_cost: CPU-s per GB (10^9 bytes) of writing PAGECACHE_MIB to a
+# new file (dd's user + sys time), or 0 when skipped.
+pagecache_cost() {
+	local t0 t1
+	((PAGECACHE_MIB > 0)) || {
+		echo 0
+		return
+	}
+	times >"$DATA/out/times0"
+	timeout 120 dd if=/dev/zero of="$DATA/pagecache" bs=1M count="$PAGECACHE_MIB" status=none
+	times >"$DATA/out/times1"
+	rm -f "$DATA/pagecache"
+	t0=$(children_s "$DATA/out/times0") t1=$(children_s "$DATA/out/times1")
+	$PY -c "print(round(($t1 - $t0) / ($PAGECACHE_MIB * 1048576 / 1e9), 3))"
+}
+
 load=$(cut -d' ' -f1 /proc/loadavg)
 log "load average $load before starting (2 cores: other work shows up as noise)"
+# Before the nodes start, so that the memory dd freed is not what the
+# first run writes into.
+PAGECACHE_BEFORE=$(pagecache_cost)
+log "writing to new page cache: $PAGECACHE_BEFORE CPU-s/GB (dd)"
 for i in 1 2 3; do start_node $i; done
 for i in 1 2 3; do wait_ready "$(metrics $i)"; done
 sleep 1
@@ -213,11 +241,15 @@ for run in $(seq 1 "$RUNS"); do
 	done
 done
 
-"$PY" - "$RUNS_FILE" "$IDLE_CORES" <<'EOF'
+PAGECACHE_AFTER=$(pagecache_cost)
+log "writing to new page cache: $PAGECACHE_AFTER CPU-s/GB (dd)"
+
+"$PY" - "$RUNS_FILE" "$IDLE_CORES" "$PAGECACHE_BEFORE" "$PAGECACHE_AFTER" <<'EOF'
 import json, statistics, sys
 
 runs = [json.loads(l) for l in open(sys.argv[1])]
 idle_cores = float(sys.argv[2])
+pagecache = [float(sys.argv[3]), float(sys.argv[4])]
 med = statistics.median
 
 def cost(r):
@@ -267,7 +299,7 @@ labels = {
 no_ratio = {"other_cores"}
 def g(x):
     return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
-summary = {"runs": len(get("produce", 1)), "idle_cluster_cores": idle_cores}
+summary = {"runs": len(get("produce", 1)), "idle_cluster_cores": idle_cores, "pagecache_write_cpu_s_per_gb": pagecache}
 print(f"{'figure (median over runs)':40} {'RF=1':>9} {'RF=3':>9}  RF3/RF1 median (min-max)")
 for name, v in fig.items():
     a, b = med(v[1]), med(v[3])
@@ -279,6 +311,8 @@ for name, v in fig.items():
         summary[name]["ratio"] = round(med(ratios), 3)
 noisy = [f"run {r['run']} {r['kind']} RF={r['rf']} {other(r):.2f}" for r in runs if other(r) > 0.25]
 print(f"idle cluster: {idle_cores} cores for the three nodes; RF=1's two other nodes only idle")
+print(f"writing to new page cache (dd): {pagecache[0]} CPU-s/GB before the runs, {pagecache[1]} after; "
+      "each GB produced is written once at RF=1, three times at RF=3")
 print(f"runs with more than 0.25 cores of other work: {len(noisy)} of {len(runs)}" + (" (" + ", ".join(noisy) + ")" if noisy else ""))
 summary["noisy_runs"] = len(noisy)
 print(json.dumps(summary, separators=(",", ":")))
