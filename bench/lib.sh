@@ -1,5 +1,5 @@
-# Shared by bench/partitions.sh, bench/partitions-cluster.sh and
-# bench/restart.sh (sourced): logging, timing, building the binary, and
+# Shared by bench/partitions.sh, bench/partitions-cluster.sh,
+# bench/replication.sh and bench/restart.sh (sourced): logging, timing, building the binary, and
 # starting, waiting for and stopping brokers. Each broker is known by a
 # key (a node id, or 1 for a single broker); PID[key] is its process.
 
@@ -42,6 +42,23 @@ stop_broker() {
 stop_all() {
 	for key in "${!PID[@]}"; do stop_broker "$key" KILL; done
 }
+# A three-node cluster on 127.0.0.1 (bench/partitions-cluster.sh,
+# bench/replication.sh): node i listens on BASE_PORT+i (Kafka),
+# BASE_PORT+10+i (controller) and BASE_PORT+20+i (metrics), keeps its data
+# in $DATA/i and logs to $DATA/i.log; NODE_ARGS are more serve arguments.
+kafka() { echo "127.0.0.1:$((BASE_PORT + $1))"; }
+ctrl() { echo "127.0.0.1:$((BASE_PORT + 10 + $1))"; }
+metrics() { echo "127.0.0.1:$((BASE_PORT + 20 + $1))"; }
+brokers() { echo "$(kafka 1),$(kafka 2),$(kafka 3)"; }
+# start_node I: starts node I of the cluster.
+start_node() {
+	start_broker "$1" "$DATA/$1.log" --node-id "$1" --data-dir "$DATA/$1" --listen "$(kafka "$1")" --advertise "$(kafka "$1")" \
+		--controller-listen "$(ctrl "$1")" --voters "1@$(ctrl 1),2@$(ctrl 2),3@$(ctrl 3)" --metrics-listen "$(metrics "$1")" \
+		${NODE_ARGS[@]+"${NODE_ARGS[@]}"}
+}
+
+# cpu_ticks KEY: the broker's CPU time so far (utime + stime, clock ticks).
+cpu_ticks() { sed 's/^.*) //' "/proc/${PID[$1]}/stat" | awk '{ print $12 + $13 }'; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/${PID[$1]}/status"; }
 fds() { ls "/proc/${PID[$1]}/fd" | wc -l; }
 # metric ADDR NAME: a metric's value from a broker's /metrics.

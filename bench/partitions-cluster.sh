@@ -28,17 +28,8 @@ build_gregor
 rm -rf "$DATA"
 mkdir -p "$DATA"
 
-kafka() { echo "127.0.0.1:$((BASE_PORT + $1))"; }
-ctrl() { echo "127.0.0.1:$((BASE_PORT + 10 + $1))"; }
-metrics() { echo "127.0.0.1:$((BASE_PORT + 20 + $1))"; }
-VOTERS="1@$(ctrl 1),2@$(ctrl 2),3@$(ctrl 3)"
-BROKERS="$(kafka 1),$(kafka 2),$(kafka 3)"
-
-start_node() {
-	start_broker "$1" "$DATA/$1.log" --node-id "$1" --data-dir "$DATA/$1" --listen "$(kafka "$1")" --advertise "$(kafka "$1")" \
-		--controller-listen "$(ctrl "$1")" --voters "$VOTERS" --metrics-listen "$(metrics "$1")" \
-		--set "log.max.open.files=$MAX_OPEN" --set default.replication.factor=3
-}
+BROKERS=$(brokers)
+NODE_ARGS=(--set "log.max.open.files=$MAX_OPEN" --set default.replication.factor=3)
 trap stop_all EXIT
 
 for i in 1 2 3; do start_node $i; done

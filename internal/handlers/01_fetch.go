@@ -15,8 +15,8 @@ package handlers
 // full: epoch 0 (INITIAL_EPOCH, "start a session") and -1 (FINAL_EPOCH, "no
 // session") are full fetches whatever the session id; kafka-go's
 // Client.Fetch sends session id -1 with epoch -1. Record bytes are whole
-// batches as stored, sent from the segment files with sendfile
-// (fetch_response.go).
+// batches as stored, sent from the segment files with sendfile, or read
+// into the response when they are small (fetch_response.go).
 //
 // A fetch with a replica id ≥ 0 (ReplicaID before v15, ReplicaState.ID
 // from v15) is a follower's: the leader records the follower's log end

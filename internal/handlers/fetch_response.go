@@ -6,14 +6,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregor-dev/gregor/internal/partition"
+	"github.com/gregor-dev/gregor/internal/protocol"
 	"github.com/gregor-dev/gregor/internal/server"
 )
 
 // fetchResponse is a Fetch response whose record batches stay in segment
 // files until the connection writes them: AppendStream encodes everything
 // else and splices the files' byte ranges in with sendfile, so record bytes
-// are never copied through user space. AppendTo (kmsg.Response) reads them
-// into memory instead, for callers that need bytes.
+// are not copied through user space, except when they are protocol.MaxInline
+// or less in all: then they are read into the response, which goes out in
+// one write instead of three (see protocol.WriteStream). AppendTo
+// (kmsg.Response) reads them into memory, for callers that need bytes.
 //
 // AppendStream writes exactly what kmsg's FetchResponse.AppendTo writes for
 // versions 4-18 (TestHandlersFetchEncodingMatchesKmsg holds it to that);
@@ -25,7 +28,10 @@ type fetchResponse struct {
 	topicNames []string              // the topics' names (v13+ requests name them by id), for metrics
 }
 
-var _ server.Streamer = (*fetchResponse)(nil)
+var (
+	_ server.Streamer  = (*fetchResponse)(nil)
+	_ protocol.Inliner = partition.Records{} // small record bytes go out in one write
+)
 
 // AppendTo encodes the response with the record bytes read into memory.
 func (r *fetchResponse) AppendTo(dst []byte) []byte {

@@ -471,15 +471,14 @@ func (p *Partition) AppendReplica(batches []byte, leaderHW, leaderLogStart int64
 }
 
 // validateReplicaBatches checks each batch as Validate does a producer's,
-// minus the rules only producers obey (control batches are the leader's).
+// minus the rules only producers obey (control batches are the leader's)
+// and the CRC, which the log's AppendAssigned checks before it writes
+// anything (checking it here too would read every byte twice).
 func validateReplicaBatches(batches []byte) error {
 	for rest := batches; len(rest) > 0; {
-		h, b, r, err := record.Next(rest)
+		h, _, r, err := record.Next(rest)
 		if err != nil {
 			return fmt.Errorf("%w: %w", record.ErrCorrupt, err)
-		}
-		if err := record.CheckCRC(b); err != nil {
-			return err
 		}
 		if h.NumRecords < 0 || h.LastOffsetDelta < 0 {
 			return fmt.Errorf("%w: batch at %d: %d records, last offset delta %d", record.ErrInvalid, h.BaseOffset, h.NumRecords, h.LastOffsetDelta)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -495,8 +496,12 @@ func TestPartitionReplicaAppendRejectsBadBatches(t *testing.T) {
 	}
 	leo, before := f.p.LogEndOffset(), logBytes(t, f.p)
 	for name, b := range cases {
-		if err := f.p.AppendReplica(b, 0, 0); err == nil {
+		err := f.p.AppendReplica(b, 0, 0)
+		if err == nil {
 			t.Fatalf("%s: accepted", name)
+		}
+		if strings.Contains(name, "bit flip") && !errors.Is(err, record.ErrCorrupt) {
+			t.Fatalf("%s: %v, want a CRC error", name, err)
 		}
 		if f.p.LogEndOffset() != leo || !bytes.Equal(logBytes(t, f.p), before) || f.p.log.Err() != nil {
 			t.Fatalf("%s: log changed or failed", name)

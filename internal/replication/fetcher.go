@@ -62,7 +62,16 @@ type fetcher struct {
 	log    *slog.Logger
 	failed string // last logged connection problem; goroutine-owned
 	sess   fetchSession
+	// frame is the buffer Fetch responses are read into, reused from one
+	// to the next (goroutine-owned): the records are appended to the
+	// replicas before the next fetch, and nothing keeps them. An answer
+	// with no records (an idle leader) lets a large one go.
+	frame []byte
 }
+
+// maxIdleFrame is the largest response buffer a fetcher keeps across a
+// fetch that brought no records.
+const maxIdleFrame = 64 << 10
 
 // fetchSession is the fetcher's KIP-227 session with its leader
 // (goroutine-owned): once the leader has answered a full fetch with a
@@ -200,10 +209,11 @@ func (ft *fetcher) requestFailed(batch []*follower, err error) {
 	}
 }
 
-func (ft *fetcher) request(req kmsg.Request) (kmsg.Response, error) {
+// request sends req to the leader; frame as in wire.Pool.RequestInto.
+func (ft *fetcher) request(req kmsg.Request, frame *[]byte) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ft.ctx, ft.m.o.MaxWait+ft.m.o.RequestTimeout)
 	defer cancel()
-	return ft.m.o.Pool.Request(ctx, ft.leader, req)
+	return ft.m.o.Pool.RequestInto(ctx, ft.leader, req, frame)
 }
 
 // fetch sends one Fetch for fetchable partitions and applies the answer.
@@ -277,12 +287,13 @@ func (ft *fetcher) fetch(parts []*follower) error {
 			fo.Partitions = append(fo.Partitions, k.index)
 		}
 	}
-	kresp, err := ft.request(req)
+	kresp, err := ft.request(req, &ft.frame)
 	if err != nil {
 		sess.reset()
 		return err
 	}
 	resp := kresp.(*kmsg.FetchResponse)
+	defer ft.keepFrame(resp)
 	switch err := kerr.ErrorForCode(resp.ErrorCode); {
 	case errors.Is(err, kerr.FetchSessionIDNotFound), errors.Is(err, kerr.InvalidFetchSessionEpoch),
 		errors.Is(err, kerr.FetchSessionTopicIDError):
@@ -299,6 +310,22 @@ func (ft *fetcher) fetch(parts []*follower) error {
 		sess.id, sess.epoch, sess.sent = resp.SessionID, nextEpoch(sess.epoch), want
 	}
 	return ft.applyFetchResponse(resp, byKey)
+}
+
+// keepFrame drops the reused response buffer if it is large and resp,
+// read into it, brought no records.
+func (ft *fetcher) keepFrame(resp *kmsg.FetchResponse) {
+	if cap(ft.frame) <= maxIdleFrame {
+		return
+	}
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if len(resp.Topics[i].Partitions[j].RecordBatches) > 0 {
+				return
+			}
+		}
+	}
+	ft.frame = nil
 }
 
 // topicEntry returns the entry for topic in a request's topic list,

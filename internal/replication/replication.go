@@ -51,7 +51,9 @@ type Replica interface {
 	EndOffsetForEpoch(epoch int32) (int32, int64)
 	// AppendReplica appends the leader's batches (whole batches, offsets
 	// as assigned by the leader, possibly none) and takes the leader's
-	// high watermark and log start offset.
+	// high watermark and log start offset. batches is valid only during
+	// the call (the fetcher reads the next response into the same
+	// buffer): it must not be kept.
 	AppendReplica(batches []byte, leaderHW, leaderLogStart int64) error
 	// TruncateTo removes everything at and above offset.
 	TruncateTo(offset int64) error

@@ -118,7 +118,7 @@ func (ft *fetcher) truncate(parts []*follower) error {
 	if len(asked) == 0 {
 		return nil
 	}
-	kresp, err := ft.request(req)
+	kresp, err := ft.request(req, nil)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (ft *fetcher) listOffsets(parts []*follower) error {
 		t.Partitions = append(t.Partitions, p)
 		byKey[f.tp] = f
 	}
-	kresp, err := ft.request(req)
+	kresp, err := ft.request(req, nil)
 	if err != nil {
 		return err
 	}

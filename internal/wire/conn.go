@@ -109,6 +109,17 @@ func (c *Conn) Close() error {
 // arrive later. A Produce request with acks=0 gets no response: Request
 // returns (nil, nil) after writing it.
 func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return c.RequestInto(ctx, req, nil)
+}
+
+// RequestInto is Request reading the response into *frame, which it reuses
+// when it is large enough and otherwise replaces with a larger buffer (nil
+// frame: a fresh buffer, as Request). The response's byte fields (record
+// batches) alias *frame, so they are valid only until *frame is used again:
+// for a caller that is done with each response before its next request
+// (the follower fetcher), this saves allocating, zeroing and collecting a
+// buffer of the response's size at every exchange.
+func (c *Conn) RequestInto(ctx context.Context, req kmsg.Request, frame *[]byte) (kmsg.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -125,7 +136,7 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	}
 	// Cancellation without a deadline still has to unblock the I/O.
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	resp, err := c.exchangeLocked(req)
+	resp, err := c.exchangeLocked(req, frame)
 	if !stop() {
 		// The cancel hook ran (or is running) and poisons the deadline:
 		// this Conn cannot be reused even if the exchange completed.
@@ -146,7 +157,7 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	return resp, nil
 }
 
-func (c *Conn) exchangeLocked(req kmsg.Request) (kmsg.Response, error) {
+func (c *Conn) exchangeLocked(req kmsg.Request, reuse *[]byte) (kmsg.Response, error) {
 	c.corrID++
 	corr := c.corrID
 	c.wbuf = protocol.AppendRequest(c.wbuf[:0], corr, c.clientID, req)
@@ -168,13 +179,24 @@ func (c *Conn) exchangeLocked(req kmsg.Request) (kmsg.Response, error) {
 	if size < 4 || size > MaxResponseSize {
 		return nil, fmt.Errorf("%w: %d from %s", ErrFrameSize, size, c.addr)
 	}
-	// A fresh buffer per response: decoded byte fields (record batches)
-	// alias it. It is allocated at the announced size, unlike the
-	// server's request frames (protocol.ReadFrame): the peer is a broker
-	// this one dialed, a Conn reads one response at a time, and follower
-	// fetches of up to replica.fetch.response.max.bytes would otherwise
-	// allocate about three times their size while doubling from 64 KiB.
-	frame := make([]byte, size)
+	// Decoded byte fields (record batches) alias the buffer, so it is
+	// fresh unless the caller reuses its own (RequestInto). It is
+	// allocated at the announced size, unlike the server's request frames
+	// (protocol.ReadFrame): the peer is a broker this one dialed, a Conn
+	// reads one response at a time, and follower fetches of up to
+	// replica.fetch.response.max.bytes would otherwise allocate about
+	// three times their size while doubling from 64 KiB. ReadFull
+	// overwrites all of it, so a reused buffer needs no clearing.
+	var frame []byte
+	switch {
+	case reuse == nil:
+		frame = make([]byte, size)
+	case cap(*reuse) >= int(size):
+		frame = (*reuse)[:size]
+	default:
+		frame = make([]byte, size)
+		*reuse = frame
+	}
 	if _, err := io.ReadFull(c.nc, frame); err != nil {
 		return nil, fmt.Errorf("wire: read from %s: %w", c.addr, err)
 	}

@@ -56,6 +56,16 @@ func (p *Pool) Request(ctx context.Context, id int32, req kmsg.Request) (kmsg.Re
 	return c.Request(ctx, req)
 }
 
+// RequestInto sends req to broker id reading the response into *frame, see
+// Conn.RequestInto.
+func (p *Pool) RequestInto(ctx context.Context, id int32, req kmsg.Request, frame *[]byte) (kmsg.Response, error) {
+	c, err := p.conn(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.RequestInto(ctx, req, frame)
+}
+
 func (p *Pool) conn(ctx context.Context, id int32) (*Conn, error) {
 	addr, ok := p.resolve(id)
 	if !ok {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -474,4 +476,77 @@ func TestWireDialError(t *testing.T) {
 	if _, err := Dial(context.Background(), addr, "x"); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
+}
+
+// TestWireRequestIntoReusesFrame: a response that fits is read into the
+// caller's buffer, one that does not replaces it with a larger one, and
+// the decoded records alias it.
+func TestWireRequestIntoReusesFrame(t *testing.T) {
+	s := newServer(t, func(_ context.Context, req kmsg.Request) kmsg.Response {
+		r := req.(*kmsg.FetchRequest)
+		resp := wiretest.Answer(r).(*kmsg.FetchResponse)
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = "t"
+		sp := kmsg.NewFetchResponseTopicPartition()
+		// The fetch offset asks for that many record bytes, all of
+		// them equal to it.
+		sp.RecordBatches = bytes.Repeat([]byte{byte(r.Topics[0].Partitions[0].FetchOffset)}, int(r.Topics[0].Partitions[0].FetchOffset))
+		st.Partitions = append(st.Partitions, sp)
+		resp.Topics = append(resp.Topics, st)
+		return resp
+	})
+	c := dial(t, s.Addr())
+	fetch := func(n int64, frame *[]byte) []byte {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = n
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := c.RequestInto(context.Background(), req, frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0].RecordBatches
+		if !bytes.Equal(got, bytes.Repeat([]byte{byte(n)}, int(n))) {
+			t.Fatalf("fetch of %d: wrong records", n)
+		}
+		return got
+	}
+	var frame []byte
+	first := fetch(200, &frame)
+	if !aliases(first, frame) {
+		t.Fatalf("records do not alias the frame (cap %d)", cap(frame))
+	}
+	buf := &frame[:1][0]
+	second := fetch(150, &frame)
+	if &frame[:1][0] != buf || !aliases(second, frame) {
+		t.Fatal("a smaller response did not reuse the frame")
+	}
+	if first[0] != 150 {
+		t.Fatal("the first response's records were not overwritten by the second")
+	}
+	fetch(250, &frame)
+	if &frame[:1][0] == buf || cap(frame) < 250 {
+		t.Fatal("a larger response did not replace the frame")
+	}
+	// Request (no frame) still reads into a fresh buffer each time.
+	a, b := fetch(50, nil), fetch(50, nil)
+	if aliases(a, b) || aliases(a, frame) {
+		t.Fatal("Request reused a buffer")
+	}
+}
+
+// aliases reports whether b lies inside frame's backing array.
+func aliases(b, frame []byte) bool {
+	if len(b) == 0 || cap(frame) == 0 {
+		return false
+	}
+	full := frame[:cap(frame)]
+	lo, hi := uintptr(unsafe.Pointer(&full[0])), uintptr(unsafe.Pointer(&full[len(full)-1]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	return p >= lo && p <= hi
 }
