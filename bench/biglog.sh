@@ -8,9 +8,10 @@
 #          on the same broker, runs alternating;
 #   cold:  with COLD_GIB in the big partition, the same end-to-end run on
 #          its tail, with and without a lagging consumer reading the
-#          partition from its start (page cache dropped before each run, so
-#          its reads come from the disk); the lagging reader's MiB/s
-#          against fio's sequential read bandwidth of the same disk.
+#          partition from its start (its sealed segments evicted from the
+#          page cache before each run with it, so its reads come from the
+#          disk); the lagging reader's MiB/s against fio's sequential
+#          (direct) read bandwidth of the same disk.
 #
 # Knobs (environment):
 #   SIZES="20 60"  COLD_GIB=40   sizes, in GiB, ascending (COLD_GIB among
@@ -23,6 +24,7 @@
 #   DATA=bench/.data/biglog      data directory (emptied first unless KEEP=1,
 #                                which also leaves it for the next run)
 #   PORT=19192 MPORT=19744       listeners on 127.0.0.1
+#   GREGOR=                      a prebuilt gregor to measure (A/B of builds)
 # Prints one line per figure and a JSON summary last; the e2e JSON of every
 # run is kept in $DATA.runs/.
 set -euo pipefail
@@ -41,7 +43,7 @@ DATA=${DATA:-$BENCH_DIR/.data/biglog}
 KEEP=${KEEP:-0}
 PORT=${PORT:-19192}
 MPORT=${MPORT:-19744}
-BIN=$BENCH_DIR/.bin/gregor
+BIN=${GREGOR:-$BENCH_DIR/.bin/gregor}
 BROKER=127.0.0.1:$PORT
 MADDR=127.0.0.1:$MPORT
 RECORD=65536
@@ -50,7 +52,7 @@ OUTDIR=$DATA.runs
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 command -v fio >/dev/null || { apt-get install -y -q fio >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q fio; }; }
-build_gregor
+[[ -n ${GREGOR:-} ]] || build_gregor
 [[ $KEEP == 1 ]] || rm -rf "$DATA"
 rm -rf "$OUTDIR"
 mkdir -p "$DATA" "$OUTDIR"
@@ -147,9 +149,6 @@ cold_check() {
 	secs=$(awk -v d="${DURATION%s}" -v w="${WARMUP%s}" 'BEGIN { print d + w }')
 	for i in $(seq 1 "$RUNS"); do
 		evict
-		e2e "cold-alone-$i" big
-		alone+=("$(pct "$OUTDIR/cold-alone-$i.json" e2e_latency_us p99)")
-		evict
 		$LAG_PREFIX "$BIN" bench consume --brokers "$BROKER" --topic big --duration "${secs}s" --progress 0 --json \
 			>"$OUTDIR/cold-lag-$i.json" 2>"$OUTDIR/cold-lag-$i.err" &
 		lagpid=$!
@@ -157,6 +156,12 @@ cold_check() {
 		wait "$lagpid"
 		with+=("$(pct "$OUTDIR/cold-with-$i.json" e2e_latency_us p99)")
 		lag+=("$(python3 -c "import json; print(round(json.load(open('$OUTDIR/cold-lag-$i.json'))['mb_per_s'], 1))")")
+		# The run alone comes second, with no eviction before it: in this
+		# VM memory the guest frees (an eviction frees gigabytes) goes
+		# back to the host, and the first run after one stalls on page
+		# faults there (hundreds of ms) whatever it does.
+		e2e "cold-alone-$i" big
+		alone+=("$(pct "$OUTDIR/cold-alone-$i.json" e2e_latency_us p99)")
 		log "cold run $i: tail e2e p99 ${alone[-1]} ms alone, ${with[-1]} ms with a lagging reader at ${lag[-1]} MiB/s"
 	done
 	local ma mw ml
