@@ -85,6 +85,10 @@ e2e() {
 # p99 FILE FIELD: a latency percentile in ms from a run's JSON.
 pct() { python3 -c "import json,sys; print(json.load(open('$1'))['$2']['$3'] / 1000)"; }
 median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+jlist() {
+	local IFS=,
+	echo "$*"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # The partition's current size in GiB (bytes of its directory).
@@ -124,13 +128,7 @@ size_check() {
 	mea=$(median "${ea[@]}") meb=$(median "${eb[@]}") mba=$(median "${ba[@]}") mbb=$(median "${bb[@]}")
 	lines+="$(printf '%-34s ack p99 %s vs %s ms (x%s), end-to-end p99 %s vs %s ms (x%s)' \
 		"$g GiB against empty" "$mba" "$mea" "$(ratio "$mba" "$mea")" "$mbb" "$meb" "$(ratio "$mbb" "$meb")")"$'\n'
-	summary+="\"size_${g}gib\":{\"ack_p99_ms\":$mba,\"ack_p99_empty_ms\":$mea,\"e2e_p99_ms\":$mbb,\"e2e_p99_empty_ms\":$meb,\"e2e_p99_runs_ms\":[$(
-		IFS=,
-		echo "${bb[*]}"
-	)],\"e2e_p99_empty_runs_ms\":[$(
-		IFS=,
-		echo "${eb[*]}"
-	)]},"
+	summary+="\"size_${g}gib\":{\"ack_p99_ms\":$mba,\"ack_p99_empty_ms\":$mea,\"e2e_p99_ms\":$mbb,\"e2e_p99_empty_ms\":$meb,\"e2e_p99_runs_ms\":[$(jlist "${bb[@]}")],\"e2e_p99_empty_runs_ms\":[$(jlist "${eb[@]}")]},"
 }
 
 # cold_check: tail alone against tail with a lagging reader from offset 0.
@@ -168,16 +166,7 @@ cold_check() {
 	ma=$(median "${alone[@]}") mw=$(median "${with[@]}") ml=$(median "${lag[@]}")
 	lines+="$(printf '%-34s tail end-to-end p99 %s ms alone, %s ms with it (x%s); reader %s MiB/s = %s of fio %s MiB/s' \
 		"lagging reader, $COLD_GIB GiB" "$ma" "$mw" "$(ratio "$mw" "$ma")" "$ml" "$(ratio "$ml" "$fio_mib")" "$fio_mib")"$'\n'
-	summary+="\"cold_${COLD_GIB}gib\":{\"e2e_p99_alone_ms\":$ma,\"e2e_p99_with_reader_ms\":$mw,\"reader_mib_s\":$ml,\"fio_read_mib_s\":$fio_mib,\"alone_runs_ms\":[$(
-		IFS=,
-		echo "${alone[*]}"
-	)],\"with_runs_ms\":[$(
-		IFS=,
-		echo "${with[*]}"
-	)],\"reader_runs_mib_s\":[$(
-		IFS=,
-		echo "${lag[*]}"
-	)]},"
+	summary+="\"cold_${COLD_GIB}gib\":{\"e2e_p99_alone_ms\":$ma,\"e2e_p99_with_reader_ms\":$mw,\"reader_mib_s\":$ml,\"fio_read_mib_s\":$fio_mib,\"alone_runs_ms\":[$(jlist "${alone[@]}")],\"with_runs_ms\":[$(jlist "${with[@]}")],\"reader_runs_mib_s\":[$(jlist "${lag[@]}")]},"
 }
 
 cold_done=0
