@@ -5,15 +5,19 @@
 # summary line in $OUT/summary.jsonl.
 #
 # Knobs (environment):
-#   STEPS="partitions partitions-cluster restart biglog replication sidebyside"
+#   STEPS="partitions partitions-cluster restart biglog replication sidebyside failover sessions"
 #   OUT=bench/results/scale-<UTC timestamp>
 # and each script's own knobs (see its header), passed through. sidebyside
 # is bench/run.sh with REPS=1 WORKLOADS="produce omb" UPDATE_DOC=0 unless
 # set: produce modes A and B against kfake, NATS and fio, and the OMB files.
+# failover is TestClusterFastFencing (SIGKILL and SIGSTOP of a partition
+# leader, times in its log); sessions is the fetch-session test and
+# benchmark (bytes and CPU of an idle 1,000-partition fetch).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-STEPS=${STEPS:-partitions partitions-cluster restart biglog replication sidebyside}
+ROOT=$(dirname "$BENCH_DIR")
+STEPS=${STEPS:-partitions partitions-cluster restart biglog replication sidebyside failover sessions}
 OUT=${OUT:-$BENCH_DIR/results/scale-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -32,6 +36,15 @@ for step in $STEPS; do
 	sidebyside)
 		REPS=${REPS:-1} WORKLOADS=${WORKLOADS:-produce omb} UPDATE_DOC=${UPDATE_DOC:-0} OUT="$OUT/sidebyside" \
 			"$BENCH_DIR/run.sh" >"$OUT/$step.txt" 2>&1 || log "$step failed: see $OUT/$step.txt"
+		;;
+	failover)
+		(cd "$ROOT" && go test -count=1 -run TestClusterFastFencing -v ./test/cluster) >"$OUT/$step.txt" 2>&1 ||
+			log "$step failed: see $OUT/$step.txt"
+		;;
+	sessions)
+		(cd "$ROOT" && go test -count=1 -run TestHandlersFetchSessionsFranzGo -v ./internal/handlers &&
+			go test -count=1 -run '^$' -bench BenchmarkHandlersFetchSession ./internal/handlers) >"$OUT/$step.txt" 2>&1 ||
+			log "$step failed: see $OUT/$step.txt"
 		;;
 	restart) GIB=${GIB:-10} "$BENCH_DIR/restart.sh" >"$OUT/$step.txt" 2>&1 || log "$step failed: see $OUT/$step.txt" ;;
 	*) "$BENCH_DIR/$step.sh" >"$OUT/$step.txt" 2>&1 || log "$step failed: see $OUT/$step.txt" ;;
