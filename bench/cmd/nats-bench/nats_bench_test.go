@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -158,17 +157,38 @@ warmupDurationMinutes: 1
 	}
 }
 
-// TestNatsBenchWorkloadBacklogRefused: a backlog file is refused, not run
-// without its backlog.
-func TestNatsBenchWorkloadBacklogRefused(t *testing.T) {
-	w := bench.OMBWorkload{Name: "b", Topics: 1, PartitionsPerTopic: 1, MessageSize: 64, SubscriptionsPerTopic: 1,
-		ProducersPerTopic: 1, ConsumerPerSubscription: 1, ProducerRate: 100, ConsumerBacklogSizeGB: 0.001, KeyDistributor: bench.KeyNone,
-		BacklogDrainRatio: 1, TestDurationMinutes: 1}
-	plan, err := w.Plan(bench.OMBOverrides{})
+// TestNatsBenchWorkloadBacklog pauses the consumers after the warm-up
+// until a backlog waits, resumes them, and runs the test duration once it
+// is drained; still every message once per subscription.
+func TestNatsBenchWorkloadBacklog(t *testing.T) {
+	cfg := testConfig(startJetStream(t))
+	cfg.stream, cfg.window, cfg.pullBatch = "bl", 4000, 256
+	// 3000 messages of 1 KiB: about 1.5 s at 2000 msg/s.
+	w := bench.OMBWorkload{Name: "b", Topics: 1, PartitionsPerTopic: 2, MessageSize: 1024, SubscriptionsPerTopic: 2,
+		ProducersPerTopic: 2, ConsumerPerSubscription: 2, ProducerRate: 2000, ConsumerBacklogSizeGB: 3000.0 / (1 << 20),
+		BacklogDrainRatio: 1, TestDurationMinutes: 1, KeyDistributor: bench.KeyNone}
+	plan, err := w.Plan(bench.OMBOverrides{Duration: 500 * time.Millisecond, Warmup: 200 * time.Millisecond, WarmupSet: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runOMB(context.Background(), testConfig("nats://127.0.0.1:1"), plan); !errors.Is(err, errBacklog) {
-		t.Fatalf("err %v, want errBacklog", err)
+	res, err := runOMB(context.Background(), cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StoppedEarly != "" || res.Errors != 0 {
+		t.Fatalf("stopped %q, errors %d %v", res.StoppedEarly, res.Errors, res.ErrorKinds)
+	}
+	bl := res.OMB.Backlog
+	if bl == nil || !bl.Drained || bl.RecordsAtResume < 3000 || bl.BuildS < 0.5 || bl.DrainRecordsPerS <= 0 {
+		t.Fatalf("backlog %+v", bl)
+	}
+	if res.OMB.Missing != 0 || res.OMB.Duplicates != 0 || *res.ConsumedRecords != 2**res.ProducedRecords {
+		t.Fatalf("missing %d duplicates %d, produced %d consumed %d", res.OMB.Missing, res.OMB.Duplicates,
+			*res.ProducedRecords, *res.ConsumedRecords)
+	}
+	for _, s := range res.OMB.Subscriptions {
+		if s.Unique != s.Produced || s.Received != s.Produced {
+			t.Errorf("subscription %+v", s)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,9 +20,14 @@ import (
 	"github.com/gregor-dev/gregor/internal/bench"
 )
 
-// errBacklog refuses workload files with a consumerBacklogSizeGB: the
-// paused-consumer phases of bench.RunOMB are not done here.
-var errBacklog = errors.New("consumerBacklogSizeGB > 0: nats-bench does not run backlog workloads")
+const (
+	// ombUnbounded is the producers' duration with a backlog: the test
+	// duration is set once the backlog is drained (bench.RunOMB's).
+	ombUnbounded = 100 * 365 * 24 * time.Hour
+	// ombDrainFloor is OMB's: a backlog of fewer messages counts as
+	// drained whatever the drain ratio (bench.RunOMB's).
+	ombDrainFloor = 1000
+)
 
 // ombRun is one workload file run: per topic a produceRun over its
 // streams (one schedule per topic, the topic's share of producerRate) and
@@ -192,9 +196,6 @@ func (o *ombRun) acked() int64 {
 // acknowledged message, or nothing arrives for the drain timeout.
 func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Result, error) {
 	w := &plan.Workload
-	if w.ConsumerBacklogSizeGB > 0 {
-		return nil, errBacklog
-	}
 	var id [3]byte
 	rand.Read(id[:])
 	runID := hex.EncodeToString(id[:])
@@ -221,6 +222,9 @@ func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Resul
 		tc.producers = w.ProducersPerTopic
 		tc.rate = w.ProducerRate / float64(w.Topics)
 		tc.records, tc.warmup, tc.duration = 0, plan.Warmup, plan.Duration
+		if w.ConsumerBacklogSizeGB > 0 {
+			tc.duration = ombUnbounded
+		}
 		if err := ensureStreams(ctx, admin, &tc); err != nil {
 			return nil, err
 		}
@@ -279,6 +283,18 @@ func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Resul
 	var consStopped string
 	lastReceived, lastProgress := o.received.Load(), time.Now()
 	subs := int64(w.SubscriptionsPerTopic)
+	target := w.BacklogRecords()
+	var bl *bench.OMBBacklogSummary
+	if target > 0 {
+		bl = &bench.OMBBacklogSummary{TargetRecords: target,
+			DrainedLevel: max(ombDrainFloor, int64((1-w.BacklogDrainRatio)*float64(target)))}
+	}
+	warmupEnd := o.runs[0].sched.WarmupEnd()
+	phase := phaseLoad
+	var phaseStart time.Time
+	var resumeReceived, maxBacklog int64
+	lastGrowth := lastProgress
+loop:
 	for {
 		select {
 		case s := <-prodDone:
@@ -291,17 +307,62 @@ func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Resul
 			break
 		}
 		producing := len(prodStopped) < len(o.runs)
+		now := time.Now()
 		received := o.received.Load()
-		owed := !producing && !o.complete() || producing && subs*o.acked() > received
+		backlog := subs*o.acked() - received
+		switch {
+		case phase == phaseLoad && bl != nil && !now.Before(warmupEnd):
+			cfg.log.Info("nats-bench: consumers paused to build the backlog", "records", target)
+			if err := o.pause(ctx, js, true); err != nil {
+				consStopped = err.Error()
+				break loop
+			}
+			phase, phaseStart = phaseBuild, now
+		case phase == phaseBuild && backlog >= target:
+			if err := o.pause(ctx, js, false); err != nil {
+				consStopped = err.Error()
+				break loop
+			}
+			bl.RecordsAtResume, bl.BuildS = backlog, now.Sub(phaseStart).Seconds()
+			cfg.log.Info("nats-bench: backlog built; consumers resumed", "records", backlog, "build_s", bl.BuildS)
+			phase, phaseStart, resumeReceived = phaseDrain, now, received
+		case phase == phaseDrain && backlog <= bl.DrainedLevel:
+			bl.Drained, bl.DrainS = true, now.Sub(phaseStart).Seconds()
+			if bl.DrainS > 0 {
+				bl.DrainRecordsPerS = float64(received-resumeReceived) / bl.DrainS
+			}
+			cfg.log.Info("nats-bench: backlog drained", "drain_s", bl.DrainS, "then", plan.Duration)
+			for _, r := range o.runs {
+				r.sched.Stop(now.Add(plan.Duration))
+			}
+			phase = phaseSteady
+		}
+		if !producing && phase <= phaseBuild && bl != nil {
+			consStopped = "the producers stopped before the backlog was built"
+			if err := o.pause(ctx, js, false); err != nil {
+				consStopped += "; " + err.Error()
+				break
+			}
+			phase = phaseSteady
+		}
+		owed := !producing && !o.complete() || producing && backlog > 0 && phase != phaseBuild
 		if received != lastReceived || !owed {
-			lastReceived, lastProgress = received, time.Now()
+			lastReceived, lastProgress = received, now
+		}
+		if phase != phaseBuild || backlog > maxBacklog {
+			maxBacklog, lastGrowth = max(backlog, maxBacklog), now
 		}
 		if !producing && !owed {
 			break
 		}
-		if owed && time.Since(lastProgress) >= cfg.drainTimeout {
+		if owed && now.Sub(lastProgress) >= cfg.drainTimeout {
 			consStopped = fmt.Sprintf("no record received for %s while %d were owed",
-				cfg.drainTimeout, max(subs*o.acked()-received, 0))
+				cfg.drainTimeout, max(backlog, 0))
+			break
+		}
+		if now.Sub(lastGrowth) >= cfg.drainTimeout {
+			consStopped = fmt.Sprintf("the backlog did not grow for %s while being built (%d of %d records)",
+				cfg.drainTimeout, backlog, target)
 			break
 		}
 	}
@@ -322,11 +383,41 @@ func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Resul
 		}
 		s.ccs = nil
 	}
-	return o.result(topicNames, prodStopped, consStopped)
+	return o.result(topicNames, bl, prodStopped, consStopped)
+}
+
+type ombPhase int
+
+// The phases of a run, as bench.RunOMB's.
+const (
+	phaseLoad   ombPhase = iota // producing and consuming (with a backlog: the warm-up)
+	phaseBuild                  // consumers paused until the backlog is built
+	phaseDrain                  // consumers resumed until the backlog is drained
+	phaseSteady                 // backlog drained: the test duration runs
+)
+
+// pause pauses (JetStream consumer pause: no delivery, the pullers stay
+// subscribed) or resumes every durable consumer of the run.
+func (o *ombRun) pause(ctx context.Context, js jetstream.JetStream, on bool) error {
+	for _, s := range o.subs {
+		tc := o.topics[s.topic]
+		for p := range tc.partitions {
+			var err error
+			if on {
+				_, err = js.PauseConsumer(ctx, tc.streamName(p), s.name, time.Now().Add(ombUnbounded))
+			} else {
+				_, err = js.ResumeConsumer(ctx, tc.streamName(p), s.name)
+			}
+			if err != nil {
+				return fmt.Errorf("pause %t consumer %s on %s: %w", on, s.name, tc.streamName(p), err)
+			}
+		}
+	}
+	return nil
 }
 
 // result fills the Result as bench.RunOMB does.
-func (o *ombRun) result(topics []string, prodStopped []string, consStopped string) (*bench.Result, error) {
+func (o *ombRun) result(topics []string, bl *bench.OMBBacklogSummary, prodStopped []string, consStopped string) (*bench.Result, error) {
 	w := &o.plan.Workload
 	res := &bench.Result{Workload: "omb", Setup: o.setup()}
 	var records, bytes, last int64
@@ -342,7 +433,7 @@ func (o *ombRun) result(topics []string, prodStopped []string, consStopped strin
 	res.LatencyClamped += o.lat.Clamped()
 	o.perrs.fill(res)
 
-	sum := &bench.OMBSummary{Name: w.Name, Plan: *o.plan, Topics: topics}
+	sum := &bench.OMBSummary{Name: w.Name, Plan: *o.plan, Topics: topics, Backlog: bl}
 	sum.ConsumeRecords, sum.ConsumeBytes = o.measuredRecords.Load(), o.measuredBytes.Load()
 	if l := o.lastRecv.Load(); l > warmupEnd {
 		el := time.Duration(l - warmupEnd).Seconds()
@@ -449,9 +540,6 @@ func workloadMain(args []string) int {
 	plan, err := w.Plan(over)
 	if err != nil {
 		return fail(2, err)
-	}
-	if plan.Workload.ConsumerBacklogSizeGB > 0 {
-		return fail(2, fmt.Errorf("%s: %w", files[0], errBacklog))
 	}
 	fmt.Fprintf(os.Stderr, "workload %q from %s: %s after a %s warm-up\n", w.Name, files[0], plan.Duration, plan.Warmup)
 	for _, c := range plan.Changes {
