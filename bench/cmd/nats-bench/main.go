@@ -37,9 +37,11 @@
 //     sequence numbers received, missing and duplicated. After the
 //     producers stop, the consumers read on until every subscription has
 //     every acknowledged message (or --drain-timeout without progress).
-//     The streams are deleted at the end unless --keep-streams. Backlog
-//     files (consumerBacklogSizeGB > 0) are refused: the paused-consumer
-//     build and drain phases of gregor's RunOMB are not done here.
+//     The streams are deleted at the end unless --keep-streams. With a
+//     consumerBacklogSizeGB the phases are RunOMB's: after the warm-up the
+//     durable consumers are paused (JetStream's consumer pause: nothing is
+//     delivered, the pullers stay subscribed) until the backlog waits,
+//     then resumed; the test duration starts when it is drained.
 //
 // Timing is that of gregor bench: open loop under --rate (latency from the
 // intended send time), warm-up samples discarded, throughput over value
