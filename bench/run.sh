@@ -20,8 +20,8 @@
 #   WORKLOADS="produce consume e2e biglog"   (add omb for the OMB files below)
 #   OMB_FILES="bench/workloads/1-topic-100-partitions-1kb-4p-4c-{200k,500k,1000k,2000k,200k-backlog}.yaml"
 #   OMB_RATE_SCALE=0.05 OMB_BACKLOG_SCALE=0.001   (see bench/workloads/README.md;
-#                     omb runs DURATION after WARMUP, mode A and B, Kafka-protocol
-#                     systems only: nats-bench does not run workload files yet)
+#                     omb runs DURATION after WARMUP, mode A and B, on NATS
+#                     through nats-bench workload)
 #   SERVER_CPU=0 CLIENT_CPU=1
 #   DATA_ROOT=bench/.data   data dirs and fio's file (same filesystem)
 #   OUT=bench/results/<UTC timestamp>
@@ -392,8 +392,9 @@ run_rep() {
 	done
 }
 
-# The OMB workload files, scaled by flags (the files keep OMB's values),
-# on the Kafka-protocol systems.
+# The OMB workload files, scaled by flags (the files keep OMB's values):
+# gregor bench workload on the Kafka-protocol systems, nats-bench workload
+# on NATS.
 OMB_EXTRA=0
 run_omb() {
 	has_workload omb || return 0
@@ -406,10 +407,6 @@ run_omb() {
 				extra=(--backlog-scale "$OMB_BACKLOG_SCALE") OMB_EXTRA=600
 			fi
 			for system in $(systems_for "$REP"); do
-				if [[ $system == nats ]]; then
-					log "rep $REP: nats omb $name skipped: nats-bench does not run workload files"
-					continue
-				fi
 				measure "$system" "$mode" omb "omb-$name" omb_file="$name" rate_scale="$OMB_RATE_SCALE" -- \
 					"$f" --rate-scale "$OMB_RATE_SCALE" "${extra[@]}"
 			done

@@ -18,7 +18,30 @@
 //     message); the harness does it itself to time each message;
 //   - consume reads every stream from its first message with a pull
 //     consumer (no acks, like a Kafka fetch), pulling --pull-batch messages
-//     at a time.
+//     at a time;
+//   - workload FILE runs an OpenMessaging Benchmark workload file, read
+//     and scaled by gregor's parser (internal/bench: LoadOMBWorkload, Plan;
+//     the same --duration, --warmup, --rate-scale, --backlog-scale as
+//     `gregor bench workload`). Each of the file's topics is
+//     partitionsPerTopic streams "<stream>-<runid>-NNNN-<i>" as above;
+//     producersPerTopic producers per topic share the topic's part of
+//     producerRate (one open-loop schedule per topic) and spread over its
+//     streams round-robin, whatever the keyDistributor (JetStream has no
+//     keyed partitions here). A subscription (the Kafka consumer group)
+//     is one durable pull consumer per stream, without acks, shared by the
+//     subscription's consumerPerSubscription consumers, each its own
+//     connection pulling from every stream of the topic: several
+//     subscribers of one JetStream pull consumer each get a share of its
+//     messages, which is the queue/group equivalent. Every subscription
+//     gets every message; the summary counts, per subscription, the
+//     sequence numbers received, missing and duplicated. After the
+//     producers stop, the consumers read on until every subscription has
+//     every acknowledged message (or --drain-timeout without progress).
+//     The streams are deleted at the end unless --keep-streams. With a
+//     consumerBacklogSizeGB the phases are RunOMB's: after the warm-up the
+//     durable consumers are paused (JetStream's consumer pause: nothing is
+//     delivered, the pullers stay subscribed) until the backlog waits,
+//     then resumed; the test duration starts when it is drained.
 //
 // Timing is that of gregor bench: open loop under --rate (latency from the
 // intended send time), warm-up samples discarded, throughput over value
@@ -41,6 +64,7 @@ import (
 )
 
 const usage = `usage: nats-bench produce|consume|e2e [flags]
+       nats-bench workload FILE [flags]
 
 Workloads of gregor bench against NATS JetStream; see the package comment
 (go doc ./bench/cmd/nats-bench) for how Kafka notions map to streams.
@@ -63,6 +87,7 @@ type config struct {
 	rate         float64
 	acks         string
 	pullBatch    int
+	keepStreams  bool
 	json         bool
 	log          *slog.Logger
 }
@@ -76,6 +101,9 @@ func main() {
 		os.Exit(2)
 	}
 	workload := os.Args[1]
+	if workload == "workload" {
+		os.Exit(workloadMain(os.Args[2:]))
+	}
 	var run func(context.Context, *config) (*bench.Result, error)
 	switch workload {
 	case "produce":
@@ -110,17 +138,32 @@ func main() {
 		fl.IntVar(&cfg.pullBatch, "pull-batch", 4096, "messages per pull request of a consumer")
 	}
 	fl.Parse(os.Args[2:])
-	cfg.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.log = newLogger()
 	if err := cfg.validate(fl); err != nil {
 		cfg.log.Error("nats-bench: " + err.Error())
 		os.Exit(2)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	res, err := run(ctx, &cfg)
+	if err := report(&cfg, res, flagValues(fl), err); err != nil {
+		cfg.log.Error("nats-bench: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+func newLogger() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// report prints res (a table, and the JSON with --json) with its config
+// and returns the run's error, or why it stopped early.
+func report(cfg *config, res *bench.Result, config map[string]any, err error) error {
 	if res != nil {
-		res.Config = flagValues(fl)
+		res.Config = config
 		out := os.Stdout
 		if cfg.json {
 			out = os.Stderr
@@ -139,10 +182,7 @@ func main() {
 			err = fmt.Errorf("run stopped early: %s", res.StoppedEarly)
 		}
 	}
-	if err != nil {
-		cfg.log.Error("nats-bench: " + err.Error())
-		os.Exit(1)
-	}
+	return err
 }
 
 var errConfig = errors.New("invalid configuration")
