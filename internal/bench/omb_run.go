@@ -106,34 +106,7 @@ type ombSubscription struct {
 	members  []*ombMember
 	received atomic.Int64
 
-	mu         sync.Mutex
-	seen       []uint64 // bit per sequence number received; guarded by mu
-	unique     int64    // guarded by mu
-	duplicates int64    // guarded by mu
-}
-
-// mark records the sequence numbers of one poll.
-func (s *ombSubscription) mark(seqs []int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range seqs {
-		w, bit := int(q/64), uint64(1)<<(q%64)
-		if w >= len(s.seen) {
-			s.seen = slices.Grow(s.seen, w+1-len(s.seen))[:w+1]
-		}
-		if s.seen[w]&bit != 0 {
-			s.duplicates++
-			continue
-		}
-		s.seen[w] |= bit
-		s.unique++
-	}
-}
-
-func (s *ombSubscription) uniqueCount() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unique
+	seqs SeqSet
 }
 
 // ombMember is one group member: a kgo client in a consumer group.
@@ -199,7 +172,7 @@ func (c *ombConsumers) poll(ctx context.Context, m *ombMember, sub *ombSubscript
 				c.e2e.Record(time.Duration(nowUnix - sent))
 			}
 		}
-		sub.mark(seqs)
+		sub.seqs.Mark(seqs...)
 		n := int64(len(rs))
 		sub.received.Add(n)
 		c.received.Add(n)
@@ -574,7 +547,7 @@ func (c *ombConsumers) monitor(ctx context.Context, cfg *OMBConfig, runs []*prod
 // topic's producers acknowledged.
 func (c *ombConsumers) complete(runs []*producerRun) bool {
 	for _, s := range c.subs {
-		if s.uniqueCount() < runs[s.topic].all.records.Load() {
+		if u, _ := s.seqs.Counts(); u < runs[s.topic].all.records.Load() {
 			return false
 		}
 	}
@@ -591,13 +564,11 @@ func (c *ombConsumers) fill(sum *OMBSummary, runs []*producerRun) {
 		sum.ConsumeMBPerS = float64(sum.ConsumeBytes) / mib / elapsed.Seconds()
 	}
 	for _, s := range c.subs {
-		s.mu.Lock()
 		ss := OMBSubscriptionSummary{
 			Topic: sum.Topics[s.topic], Group: s.group, Consumers: len(s.members),
 			Produced: runs[s.topic].all.records.Load(), Received: s.received.Load(),
-			Unique: s.unique, Duplicates: s.duplicates,
 		}
-		s.mu.Unlock()
+		ss.Unique, ss.Duplicates = s.seqs.Counts()
 		ss.Missing = max(ss.Produced-ss.Unique, 0)
 		sum.Duplicates += ss.Duplicates
 		sum.Missing += ss.Missing

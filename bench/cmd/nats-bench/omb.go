@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,31 +58,7 @@ type ombSub struct {
 	ccs      []jetstream.ConsumeContext
 	received atomic.Int64
 
-	mu         sync.Mutex
-	seen       []uint64
-	unique     int64
-	duplicates int64
-}
-
-func (s *ombSub) mark(seq int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, bit := int(seq/64), uint64(1)<<(seq%64)
-	if w >= len(s.seen) {
-		s.seen = slices.Grow(s.seen, w+1-len(s.seen))[:w+1]
-	}
-	if s.seen[w]&bit != 0 {
-		s.duplicates++
-		return
-	}
-	s.seen[w] |= bit
-	s.unique++
-}
-
-func (s *ombSub) uniqueCount() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unique
+	seqs bench.SeqSet
 }
 
 func (o *ombRun) close() {
@@ -112,7 +87,7 @@ func (o *ombRun) handler(tb bench.Timebase, s *ombSub) jetstream.MessageHandler 
 			o.cerrs.add(fmt.Sprintf("message of %d bytes: shorter than the record header", len(d)))
 			return
 		}
-		s.mark(int64(binary.BigEndian.Uint64(d[8:16])))
+		s.seqs.Mark(int64(binary.BigEndian.Uint64(d[8:16])))
 		if sent >= o.warmupEndUnix.Load() {
 			o.e2e.Record(time.Duration(now - sent))
 		}
@@ -175,7 +150,7 @@ func (o *ombRun) startSubs(ctx context.Context, js jetstream.JetStream, tb bench
 // topic's producers had acknowledged.
 func (o *ombRun) complete() bool {
 	for _, s := range o.subs {
-		if s.uniqueCount() < o.runs[s.topic].all.records.Load() {
+		if u, _ := s.seqs.Counts(); u < o.runs[s.topic].all.records.Load() {
 			return false
 		}
 	}
@@ -442,13 +417,11 @@ func (o *ombRun) result(topics []string, bl *bench.OMBBacklogSummary, prodStoppe
 		sum.ConsumeMBPerS = float64(sum.ConsumeBytes) / (1 << 20) / el
 	}
 	for _, s := range o.subs {
-		s.mu.Lock()
 		ss := bench.OMBSubscriptionSummary{
 			Topic: topics[s.topic], Group: s.name, Consumers: len(s.conns),
 			Produced: o.runs[s.topic].all.records.Load(), Received: s.received.Load(),
-			Unique: s.unique, Duplicates: s.duplicates,
 		}
-		s.mu.Unlock()
+		ss.Unique, ss.Duplicates = s.seqs.Counts()
 		ss.Missing = max(ss.Produced-ss.Unique, 0)
 		sum.Duplicates += ss.Duplicates
 		sum.Missing += ss.Missing
