@@ -611,7 +611,22 @@ func TestHandlersGroupWireVersions(t *testing.T) {
 		p := kmsg.NewJoinGroupRequestProtocol()
 		p.Name, p.Metadata = "range", []byte{0, 0, 0, 0, 0, 0}
 		req.Protocols = append(req.Protocols, p)
-		return rawRequest(t, tb.addr, req).(*kmsg.JoinGroupResponse)
+		// The offsets topic was created just before: its partitions'
+		// coordinators are elected (their shards loaded) in the
+		// background, and a client retries until its group's is, as here
+		// (at most 10 s).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp := rawRequest(t, tb.addr, req).(*kmsg.JoinGroupResponse)
+			switch resp.ErrorCode {
+			case kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code, kerr.CoordinatorNotAvailable.Code:
+				if time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+			}
+			return resp
+		}
 	}
 
 	t.Run("JoinGroup", func(t *testing.T) {
