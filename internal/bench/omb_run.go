@@ -449,14 +449,14 @@ func waitReady(ctx context.Context, clock Clock, timeout time.Duration, c *ombCo
 	return nil
 }
 
-// ombPhase is where a run is in OMB's sequence.
-type ombPhase int
+// OMBPhase is where a run is in OMB's sequence.
+type OMBPhase int
 
 const (
-	phaseLoad   ombPhase = iota // producing and consuming (with a backlog: the warm-up)
-	phaseBuild                  // consumers paused until the backlog is built
-	phaseDrain                  // consumers resumed until the backlog is drained
-	phaseSteady                 // backlog drained: the test duration runs
+	OMBPhaseLoad   OMBPhase = iota // producing and consuming (with a backlog: the warm-up)
+	OMBPhaseBuild                  // consumers paused until the backlog is built
+	OMBPhaseDrain                  // consumers resumed until the backlog is drained
+	OMBPhaseSteady                 // backlog drained: the test duration runs
 )
 
 // monitor drives the backlog phases and ends the run: when the producers
@@ -474,7 +474,7 @@ func (c *ombConsumers) monitor(ctx context.Context, cfg *OMBConfig, runs []*prod
 			DrainedLevel: max(ombDrainFloor, int64((1-w.BacklogDrainRatio)*float64(target)))}
 		sum.Backlog = bl
 	}
-	phase := phaseLoad
+	phase := OMBPhaseLoad
 	var phaseStart time.Time
 	var resumeReceived int64
 	lastReceived, lastProgress := c.received.Load(), c.clock.Now()
@@ -495,16 +495,16 @@ func (c *ombConsumers) monitor(ctx context.Context, cfg *OMBConfig, runs []*prod
 		received := c.received.Load()
 		backlog := subs*total.records.Load() - received
 		switch {
-		case phase == phaseLoad && bl != nil && !now.Before(c.warmupEnd):
+		case phase == OMBPhaseLoad && bl != nil && !now.Before(c.warmupEnd):
 			cfg.Logger.Info("bench: consumers paused to build the backlog", "records", target)
 			c.pause(true)
-			phase, phaseStart = phaseBuild, now
-		case phase == phaseBuild && backlog >= target:
+			phase, phaseStart = OMBPhaseBuild, now
+		case phase == OMBPhaseBuild && backlog >= target:
 			c.pause(false)
 			bl.RecordsAtResume, bl.BuildS = backlog, now.Sub(phaseStart).Seconds()
 			cfg.Logger.Info("bench: backlog built; consumers resumed", "records", backlog, "build_s", bl.BuildS)
-			phase, phaseStart, resumeReceived = phaseDrain, now, received
-		case phase == phaseDrain && backlog <= bl.DrainedLevel:
+			phase, phaseStart, resumeReceived = OMBPhaseDrain, now, received
+		case phase == OMBPhaseDrain && backlog <= bl.DrainedLevel:
 			bl.Drained, bl.DrainS = true, now.Sub(phaseStart).Seconds()
 			if bl.DrainS > 0 {
 				bl.DrainRecordsPerS = float64(received-resumeReceived) / bl.DrainS
@@ -513,18 +513,18 @@ func (c *ombConsumers) monitor(ctx context.Context, cfg *OMBConfig, runs []*prod
 			for _, p := range runs {
 				p.sched.Stop(now.Add(cfg.Plan.Duration))
 			}
-			phase = phaseSteady
+			phase = OMBPhaseSteady
 		}
-		if !producing && phase <= phaseBuild && bl != nil {
+		if !producing && phase <= OMBPhaseBuild && bl != nil {
 			consStopped = append(consStopped, "the producers stopped before the backlog was built")
 			c.pause(false)
-			phase = phaseSteady
+			phase = OMBPhaseSteady
 		}
-		owed := !producing && !c.complete(runs) || producing && backlog > 0 && phase != phaseBuild
+		owed := !producing && !c.complete(runs) || producing && backlog > 0 && phase != OMBPhaseBuild
 		if received != lastReceived || !owed {
 			lastReceived, lastProgress = received, now
 		}
-		if phase != phaseBuild || backlog > maxBacklog {
+		if phase != OMBPhaseBuild || backlog > maxBacklog {
 			maxBacklog, lastGrowth = max(backlog, maxBacklog), now
 		}
 		switch {

@@ -265,7 +265,7 @@ func runOMB(ctx context.Context, cfg *config, plan *bench.OMBPlan) (*bench.Resul
 			DrainedLevel: max(ombDrainFloor, int64((1-w.BacklogDrainRatio)*float64(target)))}
 	}
 	warmupEnd := o.runs[0].sched.WarmupEnd()
-	phase := phaseLoad
+	phase := bench.OMBPhaseLoad
 	var phaseStart time.Time
 	var resumeReceived, maxBacklog int64
 	lastGrowth := lastProgress
@@ -286,22 +286,22 @@ loop:
 		received := o.received.Load()
 		backlog := subs*o.acked() - received
 		switch {
-		case phase == phaseLoad && bl != nil && !now.Before(warmupEnd):
+		case phase == bench.OMBPhaseLoad && bl != nil && !now.Before(warmupEnd):
 			cfg.log.Info("nats-bench: consumers paused to build the backlog", "records", target)
 			if err := o.pause(ctx, js, true); err != nil {
 				consStopped = err.Error()
 				break loop
 			}
-			phase, phaseStart = phaseBuild, now
-		case phase == phaseBuild && backlog >= target:
+			phase, phaseStart = bench.OMBPhaseBuild, now
+		case phase == bench.OMBPhaseBuild && backlog >= target:
 			if err := o.pause(ctx, js, false); err != nil {
 				consStopped = err.Error()
 				break loop
 			}
 			bl.RecordsAtResume, bl.BuildS = backlog, now.Sub(phaseStart).Seconds()
 			cfg.log.Info("nats-bench: backlog built; consumers resumed", "records", backlog, "build_s", bl.BuildS)
-			phase, phaseStart, resumeReceived = phaseDrain, now, received
-		case phase == phaseDrain && backlog <= bl.DrainedLevel:
+			phase, phaseStart, resumeReceived = bench.OMBPhaseDrain, now, received
+		case phase == bench.OMBPhaseDrain && backlog <= bl.DrainedLevel:
 			bl.Drained, bl.DrainS = true, now.Sub(phaseStart).Seconds()
 			if bl.DrainS > 0 {
 				bl.DrainRecordsPerS = float64(received-resumeReceived) / bl.DrainS
@@ -310,21 +310,21 @@ loop:
 			for _, r := range o.runs {
 				r.sched.Stop(now.Add(plan.Duration))
 			}
-			phase = phaseSteady
+			phase = bench.OMBPhaseSteady
 		}
-		if !producing && phase <= phaseBuild && bl != nil {
+		if !producing && phase <= bench.OMBPhaseBuild && bl != nil {
 			consStopped = "the producers stopped before the backlog was built"
 			if err := o.pause(ctx, js, false); err != nil {
 				consStopped += "; " + err.Error()
 				break
 			}
-			phase = phaseSteady
+			phase = bench.OMBPhaseSteady
 		}
-		owed := !producing && !o.complete() || producing && backlog > 0 && phase != phaseBuild
+		owed := !producing && !o.complete() || producing && backlog > 0 && phase != bench.OMBPhaseBuild
 		if received != lastReceived || !owed {
 			lastReceived, lastProgress = received, now
 		}
-		if phase != phaseBuild || backlog > maxBacklog {
+		if phase != bench.OMBPhaseBuild || backlog > maxBacklog {
 			maxBacklog, lastGrowth = max(backlog, maxBacklog), now
 		}
 		if !producing && !owed {
@@ -360,16 +360,6 @@ loop:
 	}
 	return o.result(topicNames, bl, prodStopped, consStopped)
 }
-
-type ombPhase int
-
-// The phases of a run, as bench.RunOMB's.
-const (
-	phaseLoad   ombPhase = iota // producing and consuming (with a backlog: the warm-up)
-	phaseBuild                  // consumers paused until the backlog is built
-	phaseDrain                  // consumers resumed until the backlog is drained
-	phaseSteady                 // backlog drained: the test duration runs
-)
 
 // pause pauses (JetStream consumer pause: no delivery, the pullers stay
 // subscribed) or resumes every durable consumer of the run.
